@@ -1,0 +1,351 @@
+"""Configuration: one object, built once at start-up and passed down explicitly.
+
+Each section of ``zaqar.conf`` is a dataclass; option names and defaults follow the wire
+contract (``[DEFAULT] admin_mode``, ``[transport] max_messages_per_page``, ...).  Precedence,
+highest first: command line, then ``~/.zaqar/zaqar.conf`` if it exists, else
+``/etc/zaqar/zaqar.conf``, else the defaults below.  An unknown section or option, or a value
+of the wrong type, raises :class:`ConfigError` naming it.
+"""
+
+import configparser
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the culprit."""
+
+
+def _opt(default, *, choices=None, minimum=None, maximum=None, secret=False):
+    """Declare an option: its default and the values it accepts."""
+    meta = {"choices": choices, "min": minimum, "max": maximum, "secret": secret}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DefaultSection:
+    """``[DEFAULT]``"""
+
+    admin_mode: bool = _opt(False)
+    pooling: bool = _opt(False)
+    unreliable: bool = _opt(False)
+    enable_checksum: bool = _opt(False)
+    auth_strategy: str = _opt("", choices=("", "noauth", "keystone"))
+    enable_deprecated_api_versions: list = _opt([])
+
+
+@dataclass
+class DriversSection:
+    """``[drivers]``: which providers serve the service."""
+
+    transport: str = _opt("wsgi", choices=("wsgi", "websocket"))
+    message_store: str = _opt("redis")
+    management_store: str = _opt("redis")
+
+
+@dataclass
+class WsgiSection:
+    """``[drivers:transport:wsgi]``: where the REST API listens."""
+
+    bind: str = _opt("127.0.0.1")
+    port: int = _opt(8888, minimum=0, maximum=65535)
+
+
+@dataclass
+class WebsocketSection:
+    """``[drivers:transport:websocket]``: where the WebSocket API listens."""
+
+    bind: str = _opt("127.0.0.1")
+    port: int = _opt(9000, minimum=0, maximum=65535)
+    external_port: int | None = _opt(None, minimum=0, maximum=65535)
+    notification_bind: str | None = _opt(None)
+    notification_port: int = _opt(0, minimum=0, maximum=65535)
+
+
+@dataclass
+class TransportSection:
+    """``[transport]``: limits and defaults of the API."""
+
+    default_message_ttl: int = _opt(3600, minimum=60)
+    default_message_delay: int = _opt(0, minimum=0)
+    default_claim_ttl: int = _opt(300, minimum=60)
+    default_claim_grace: int = _opt(60, minimum=60)
+    default_subscription_ttl: int = _opt(3600, minimum=60)
+    max_queues_per_page: int = _opt(20, minimum=1)
+    max_messages_per_page: int = _opt(20, minimum=1)
+    max_subscriptions_per_page: int = _opt(20, minimum=1)
+    max_flavors_per_page: int = _opt(20, minimum=1)
+    max_pools_per_page: int = _opt(20, minimum=1)
+    max_messages_per_claim_or_pop: int = _opt(20, minimum=1)
+    max_queue_metadata: int = _opt(65536, minimum=1)
+    max_messages_post_size: int = _opt(262144, minimum=1)
+    max_message_ttl: int = _opt(1209600, minimum=60)
+    max_message_delay: int = _opt(900, minimum=0)
+    max_claim_ttl: int = _opt(43200, minimum=60)
+    max_claim_grace: int = _opt(43200, minimum=60)
+    subscriber_types: list = _opt(["http", "https", "mailto", "trust+http", "trust+https"])
+    client_id_uuid_safe: str = _opt("strict", choices=("strict", "off"))
+    min_length_client_id: int = _opt(10, minimum=1)
+    max_length_client_id: int = _opt(36, minimum=1)
+    message_delete_with_claim_id: bool = _opt(False)
+    message_encryption_algorithms: str = _opt("AES256", choices=("AES256", "RSA"))
+    message_encryption_key: str = _opt("AES256", secret=True)
+
+
+@dataclass
+class RedisStoreSection:
+    """``[drivers:message_store:redis]``: where the Redis store lives.
+
+    ``uri`` is ``embedded`` (a private redis-server child, the default), or
+    ``redis://[:password@]host[:port][/db]`` (also ``?dbid=N``), or
+    ``redis+unix:///path.sock?db=N``.
+    """
+
+    uri: str = _opt("embedded")
+    max_reconnect_attempts: int = _opt(10, minimum=0)
+    reconnect_sleep: float = _opt(1.0, minimum=0.0)
+
+
+@dataclass
+class EmbeddedSection:
+    """``[embedded]``: the private redis-server of ``uri = embedded``."""
+
+    data_dir: str = _opt("~/.zaqar/data")
+    appendfsync: str = _opt("everysec", choices=("always", "everysec"))
+    redis_server: str = _opt("")
+
+
+@dataclass
+class NotificationSection:
+    """``[notification]`` (used by the notifications issue)."""
+
+    smtp_mode: str = _opt("third_part", choices=("third_part", "self_local"))
+    smtp_host: str | None = _opt(None)
+    smtp_port: int | None = _opt(None, minimum=1, maximum=65535)
+    smtp_user_name: str | None = _opt(None)
+    smtp_user_password: str | None = _opt(None, secret=True)
+    smtp_command: str = _opt("/usr/sbin/sendmail -t -oi")
+    max_notifier_workers: int = _opt(10, minimum=1)
+    require_confirmation: bool = _opt(False)
+    external_confirmation_url: str | None = _opt(None)
+
+
+@dataclass
+class SignedUrlSection:
+    """``[signed_url]`` (used by the pre-signed URL work)."""
+
+    secret_key: str | None = _opt(None, secret=True)
+
+
+@dataclass
+class CorsSection:
+    """``[cors]``"""
+
+    allowed_origin: list = _opt([])
+    allow_credentials: bool = _opt(True)
+    max_age: int = _opt(3600, minimum=0)
+    expose_headers: list = _opt(
+        ["X-Auth-Token", "X-Subject-Token", "X-Service-Token", "X-OpenStack-Request-ID"]
+    )
+    allow_methods: list = _opt(["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD"])
+    allow_headers: list = _opt(
+        ["X-Auth-Token", "X-Identity-Status", "X-Roles", "X-Service-Catalog", "X-User-Id",
+         "X-Tenant-Id", "X-OpenStack-Request-ID", "X-Trace-Info", "X-Trace-HMAC", "Client-id"]
+    )
+
+
+@dataclass
+class ServiceSection:
+    """``[service]``: how this process serves (zaqar-tw's own options).
+
+    ``rest`` and ``websocket`` are Twisted endpoint strings or ``none``; when unset they are
+    built from ``[drivers:transport:wsgi]`` and ``[drivers:transport:websocket]``.
+    """
+
+    rest: str | None = _opt(None)
+    websocket: str | None = _opt(None)
+    workers: int = _opt(1, minimum=1)
+
+
+# File section name -> (attribute of Config, dataclass).
+SECTIONS = {
+    "DEFAULT": ("default", DefaultSection),
+    "drivers": ("drivers", DriversSection),
+    "drivers:transport:wsgi": ("wsgi", WsgiSection),
+    "drivers:transport:websocket": ("websocket", WebsocketSection),
+    "transport": ("transport", TransportSection),
+    "drivers:message_store:redis": ("redis", RedisStoreSection),
+    "embedded": ("embedded", EmbeddedSection),
+    "notification": ("notification", NotificationSection),
+    "signed_url": ("signed_url", SignedUrlSection),
+    "cors": ("cors", CorsSection),
+    "service": ("service", ServiceSection),
+}
+
+# Sections whose options belong to other libraries' conventions; accepted as written.
+FREE_FORM_SECTIONS = ("keystone_authtoken", "trustee", "oslo_policy")
+
+
+@dataclass
+class Config:
+    """The whole configuration."""
+
+    default: DefaultSection = field(default_factory=DefaultSection)
+    drivers: DriversSection = field(default_factory=DriversSection)
+    wsgi: WsgiSection = field(default_factory=WsgiSection)
+    websocket: WebsocketSection = field(default_factory=WebsocketSection)
+    transport: TransportSection = field(default_factory=TransportSection)
+    redis: RedisStoreSection = field(default_factory=RedisStoreSection)
+    embedded: EmbeddedSection = field(default_factory=EmbeddedSection)
+    notification: NotificationSection = field(default_factory=NotificationSection)
+    signed_url: SignedUrlSection = field(default_factory=SignedUrlSection)
+    cors: CorsSection = field(default_factory=CorsSection)
+    service: ServiceSection = field(default_factory=ServiceSection)
+    free_form: dict = field(default_factory=dict)
+    source: str | None = None
+
+    @property
+    def rest_endpoint(self):
+        """The REST listener's endpoint string, or ``None`` when turned off."""
+        return _endpoint(self.service.rest, self.wsgi.port, self.wsgi.bind)
+
+    @property
+    def websocket_endpoint(self):
+        """The WebSocket listener's endpoint string, or ``None`` when turned off."""
+        return _endpoint(self.service.websocket, self.websocket.port, self.websocket.bind)
+
+    def set(self, section, name, value):
+        """Set one option from its text form, as the file or the command line wrote it.
+
+        :raises ConfigError: unknown section or option, or a value it does not accept.
+        """
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"unknown section [{section}] (known: {', '.join(sorted(SECTIONS))})"
+            )
+        attr, cls = SECTIONS[section]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if name not in fields:
+            raise ConfigError(
+                f"unknown option {name!r} in [{section}] (known: {', '.join(fields)})"
+            )
+        setattr(getattr(self, attr), name, _parse(section, fields[name], value))
+
+
+def _endpoint(explicit, port, bind):
+    if explicit is not None:
+        return None if explicit.strip().lower() == "none" else explicit
+    return f"tcp:{port}:interface={bind}"
+
+
+_TRUE = {"true", "yes", "on", "1", "t", "y"}
+_FALSE = {"false", "no", "off", "0", "f", "n"}
+
+
+def _parse(section, fld, text):
+    """Convert the text of one option to its declared type, checking its bounds."""
+    where = f"[{section}] {fld.name}"
+    kind = fld.type
+    text = text.strip()
+    optional = "None" in str(kind)
+    if optional and text in ("", "None", "none"):
+        return None
+    try:
+        if kind is bool or kind == "bool":
+            low = text.lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError("must be true or false")
+        if "int" in str(kind):
+            value = int(text)
+        elif "float" in str(kind):
+            value = float(text)
+        elif "list" in str(kind):
+            return [item.strip() for item in text.split(",") if item.strip()]
+        else:
+            value = text
+    except ValueError as exc:
+        raise ConfigError(f"{where}: bad value {text!r}: {exc}") from None
+    meta = fld.metadata
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        raise ConfigError(
+            f"{where}: bad value {text!r}: must be one of "
+            f"{', '.join(repr(c) for c in meta['choices'])}"
+        )
+    if meta.get("min") is not None and value < meta["min"]:
+        raise ConfigError(f"{where}: bad value {text!r}: must be at least {meta['min']}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise ConfigError(f"{where}: bad value {text!r}: must be at most {meta['max']}")
+    return value
+
+
+def default_config_path():
+    """The config file used when none is named: ``~/.zaqar/zaqar.conf`` if it exists, else
+    ``/etc/zaqar/zaqar.conf`` if it exists, else ``None`` (built-in defaults)."""
+    for path in (os.path.expanduser("~/.zaqar/zaqar.conf"), "/etc/zaqar/zaqar.conf"):
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def load(path=None, overrides=()):
+    """Build the configuration.
+
+    :param path: the config file, or ``None`` to use :func:`default_config_path`.
+    :param overrides: ``(section, option, text)`` triples from the command line, applied last.
+    :raises ConfigError: the file is missing or unreadable, or names an unknown section or
+        option, or holds a bad value.
+    """
+    config = Config()
+    if path is None:
+        path = default_config_path()
+    elif not os.path.exists(path):
+        raise ConfigError(f"config file {path} does not exist")
+    if path is not None:
+        _read_file(config, path)
+    for section, name, text in overrides:
+        config.set(section, name, text)
+    _check(config)
+    return config
+
+
+def _read_file(config, path):
+    parser = configparser.RawConfigParser(
+        default_section="\0no-default\0", interpolation=None, strict=True
+    )
+    parser.optionxform = str
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle, source=path)
+    except (OSError, configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    for section in parser.sections():
+        if section in FREE_FORM_SECTIONS:
+            config.free_form[section] = dict(parser.items(section))
+            continue
+        for name, text in parser.items(section):
+            try:
+                config.set(section, name, text)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+    config.source = path
+
+
+def _check(config):
+    """Cross-option rules."""
+    t = config.transport
+    if t.min_length_client_id > t.max_length_client_id:
+        raise ConfigError(
+            "[transport] min_length_client_id must not exceed max_length_client_id"
+        )
+    if t.default_message_ttl > t.max_message_ttl:
+        raise ConfigError("[transport] default_message_ttl must not exceed max_message_ttl")
+    if t.default_claim_ttl > t.max_claim_ttl:
+        raise ConfigError("[transport] default_claim_ttl must not exceed max_claim_ttl")
+    if t.default_claim_grace > t.max_claim_grace:
+        raise ConfigError("[transport] default_claim_grace must not exceed max_claim_grace")

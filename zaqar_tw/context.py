@@ -1,0 +1,27 @@
+"""The identity of one request, whatever transport carried it."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is asking.
+
+    :ivar project: the project (tenant) id every queue of the request belongs to.
+    :ivar client_id: the caller's Client-ID, normalised (a dashed lowercase UUID when it parses
+        as one, else as sent).
+    :ivar roles: the caller's roles.
+    :ivar request_id: the id echoed as ``x-openstack-request-id``.
+    :ivar token: the auth token, when identity checks are on.
+    """
+
+    project: str
+    client_id: str
+    roles: tuple = field(default_factory=tuple)
+    request_id: str = ""
+    token: str | None = None
+
+    @property
+    def is_admin(self):
+        """Whether the caller holds the ``admin`` role."""
+        return "admin" in self.roles

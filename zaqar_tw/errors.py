@@ -1,0 +1,165 @@
+"""The one family of domain errors.
+
+The core and the stores raise these; each transport renders them in one place (REST:
+``transport/rest/errors.py``).  Every error carries the HTTP-like status, the title and the
+description of the wire contract, so a transport never has to guess what went wrong.
+"""
+
+
+class ZaqarError(Exception):
+    """Base of every error a client may see.
+
+    :ivar status: the HTTP-like status code.
+    :ivar title: the short title of the error body.
+    :ivar description: the long text, or ``None`` when the body has no description.
+    :ivar headers: extra response headers (name to value).
+    """
+
+    status = 500
+    title = "Internal server error"
+
+    def __init__(self, description=None, title=None, headers=None):
+        super().__init__(description or title or self.title)
+        self.description = description
+        if title is not None:
+            self.title = title
+        self.headers = dict(headers or {})
+
+    def to_dict(self):
+        """The error as the ``{"title", "description"}`` object of the wire contract."""
+        body = {"title": self.title}
+        if self.description is not None:
+            body["description"] = self.description
+        return body
+
+
+class BadRequest(ZaqarError):
+    """400: the request is malformed or breaks a limit."""
+
+    status = 400
+    title = "Invalid API request"
+
+
+class InvalidBody(BadRequest):
+    """400 for a body that cannot be parsed or has the wrong shape."""
+
+    title = "Invalid request body"
+
+
+class InvalidParameter(BadRequest):
+    """400 for a query parameter of the wrong type."""
+
+    title = "Invalid parameter"
+
+
+class Forbidden(ZaqarError):
+    """403: the caller may not do this."""
+
+    status = 403
+    title = "Not authorized"
+
+
+class NotFound(ZaqarError):
+    """404: the resource does not exist."""
+
+    status = 404
+    title = "Not found"
+
+
+class MethodNotAllowed(ZaqarError):
+    """405: the path exists but not with this method."""
+
+    status = 405
+    title = "405 Method Not Allowed"
+
+
+class NotAcceptable(ZaqarError):
+    """406: the client does not accept JSON."""
+
+    status = 406
+    title = "Media type not acceptable"
+
+
+class Conflict(ZaqarError):
+    """409: the request conflicts with the resource's state."""
+
+    status = 409
+    title = "Resource conflict"
+
+
+class UnsupportedMediaType(ZaqarError):
+    """415: the request body has the wrong media type."""
+
+    status = 415
+    title = "415 Unsupported Media Type"
+
+
+class Unavailable(ZaqarError):
+    """503: the store could not be reached or failed."""
+
+    status = 503
+    title = "Service temporarily unavailable"
+
+
+# Storage-level outcomes.  Stores raise these; their texts are the wire contract's.
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or failed; the core turns it into :class:`Unavailable`
+    with the description of the operation that failed."""
+
+
+class QueueDoesNotExist(NotFound):
+    """The queue does not exist."""
+
+    def __init__(self, queue, project):
+        super().__init__(f"Queue {queue} does not exist for project {project}")
+
+
+class MessageDoesNotExist(NotFound):
+    """The message does not exist (or has expired)."""
+
+    def __init__(self, message_id, queue, project):
+        super().__init__(
+            f"Message {message_id} does not exist in queue {queue} for project {project}"
+        )
+
+
+class ClaimDoesNotExist(NotFound):
+    """The claim does not exist (or has expired)."""
+
+    def __init__(self, claim_id, queue, project):
+        super().__init__(
+            f"Claim {claim_id} does not exist in queue {queue} for project {project}"
+        )
+
+
+class MessageIsClaimed(Forbidden):
+    """A claimed message was deleted without its claim id, or with another live claim's id."""
+
+    title = "Unable to delete"
+
+    def __init__(self):
+        super().__init__(
+            "This message is claimed; it cannot be deleted without a valid claim ID."
+        )
+
+
+class MessageNotClaimed(BadRequest):
+    """A claim id was given for a message that is not currently claimed."""
+
+    title = "Unable to delete"
+
+    def __init__(self):
+        super().__init__(
+            "A claim was specified, but the message is not currently claimed."
+        )
+
+
+class ClaimNotValid(BadRequest):
+    """A claim id was given that is malformed, unknown or expired."""
+
+    title = "Unable to delete"
+
+    def __init__(self):
+        super().__init__("The specified claim does not exist or has expired.")

@@ -1,0 +1,222 @@
+"""Every zope.interface of zaqar-tw, in one place.
+
+Storage contracts in brief (``tests/storage/`` checks them against every store):
+
+* Every method returns a ``Deferred``.  A store that cannot reach its back end fails it with
+  :class:`zaqar_tw.errors.StoreUnavailable`; the core turns that into a 503.
+* Time comes from the ``IReactorTime`` the store was built with, never from the wall clock
+  directly; expiry is decided by comparing stored expiry times with that clock, never by
+  relying on the back end's key expiry.
+* Every queue belongs to a project; names are unique per project.  Message and claim ids are
+  dashed lowercase UUID4 strings scoped to their queue: an id of queue A is unknown in queue B.
+* A *message* handed out by a store is a plain dict::
+
+      {"id": str, "ttl": int, "age": int, "body": <JSON value>, "claim_id": str | None,
+       "claim_count": int, "created": float (epoch seconds of the store's clock),
+       "checksum": str (only when one was stored)}
+
+  ``claim_id`` is set only while the message is held by a live claim.  ``age`` is whole
+  seconds since ``created``.  ``ttl`` is the current ttl (a claim's grace may raise it).
+* A message is *expired* once ``now >= created + ttl``; expired messages are invisible to every
+  read, claim, pop and count.  It is *delayed* while ``now < created + delay``.  It is
+  *claimed* while it carries a claim whose expiry is later than now.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class IQueueStore(Interface):
+    """Queues of a project and their metadata."""
+
+    def create(project, name, metadata):
+        """Create the queue unless it exists.
+
+        :param metadata: a dict (already validated) stored as the queue's metadata.
+        :returns: Deferred firing with ``True`` if created, ``False`` if it already existed
+            (its metadata is then left untouched).
+        """
+
+    def exists(project, name):
+        """:returns: Deferred firing with whether the queue exists."""
+
+    def get_metadata(project, name):
+        """:returns: Deferred firing with the stored metadata dict, or ``None`` if the queue
+        does not exist."""
+
+    def set_metadata(project, name, metadata):
+        """Replace the queue's metadata.
+
+        :returns: Deferred firing with ``True``, or ``False`` if the queue does not exist
+            (nothing is then created).
+        """
+
+    def delete(project, name):
+        """Delete the queue with all its messages and claims; a missing queue is no error.
+
+        :returns: Deferred firing with ``None``.
+        """
+
+    def list(project, marker=None, limit=10, detailed=False):
+        """List queues sorted by name.
+
+        :param marker: only names strictly greater than this one.
+        :returns: Deferred firing with a list of ``{"name": str}`` dicts, each with
+            ``"metadata": dict`` when ``detailed``.
+        """
+
+    def count(project):
+        """:returns: Deferred firing with the number of queues of the project."""
+
+    def stats(project, name):
+        """Counters of a queue (all zero when it does not exist).
+
+        :returns: Deferred firing with ``{"claimed": int, "free": int, "total": int,
+            "oldest": message | None, "newest": message | None}``; ``total`` counts the
+            unexpired messages (delayed ones included), ``claimed`` those held by live claims,
+            ``free = total - claimed``; oldest and newest by enqueue order.
+        """
+
+    def purge(project, name):
+        """Delete every message and claim of the queue (claimed and delayed ones too), keeping
+        the queue and its metadata.
+
+        :returns: Deferred firing with ``None``.
+        """
+
+
+class IMessageStore(Interface):
+    """Messages of a queue, in FIFO order."""
+
+    def post(project, queue, messages, client_id):
+        """Append messages atomically (all or none), creating the queue if needed.
+
+        :param messages: a list of ``{"ttl": int, "delay": int, "body": <JSON value>}`` dicts,
+            optionally with ``"checksum": str``.
+        :param client_id: the poster's normalised Client-ID (used by ``echo``).
+        :returns: Deferred firing with the new ids, in input order.
+        """
+
+    def list(project, queue, marker=None, limit=10, echo=False, client_id=None,
+             include_claimed=False, include_delayed=False):
+        """A page of messages in enqueue order.
+
+        :param marker: the id of the last message of the previous page; the page starts right
+            after it.  An unknown marker starts from the head.
+        :param echo: include messages posted by ``client_id``.
+        :returns: Deferred firing with a list of messages (at most ``limit``).
+        """
+
+    def get(project, queue, message_id):
+        """:returns: Deferred firing with the message, or ``None`` if it does not exist in this
+        queue or has expired."""
+
+    def bulk_get(project, queue, message_ids):
+        """:returns: Deferred firing with the messages that exist, in the order of the ids
+        given; unknown ids are skipped."""
+
+    def delete(project, queue, message_id, claim_id=None):
+        """Delete one message; a missing message is no error.
+
+        :param claim_id: required when the message is claimed, and must be its live claim.
+        :raises MessageIsClaimed: claimed and ``claim_id`` is ``None`` or another live claim.
+        :raises MessageNotClaimed: ``claim_id`` given but the message is not claimed.
+        :raises ClaimNotValid: claimed, and ``claim_id`` is unknown or expired.
+        """
+
+    def bulk_delete(project, queue, message_ids, claim_ids=None):
+        """Delete messages by id, ignoring claims unless ``claim_ids`` is given; then a claimed
+        message is deleted only if its live claim is among them.
+
+        :raises MessageIsClaimed: ``claim_ids`` given and a listed message is held by a live
+            claim that is not among them (nothing is deleted then).
+        """
+
+    def pop(project, queue, limit):
+        """Take up to ``limit`` claimable messages and delete them, atomically.
+
+        :returns: Deferred firing with the messages removed, each with a fresh ``claim_id``
+            that was never stored.
+        """
+
+
+class IClaimStore(Interface):
+    """Leases on messages."""
+
+    def create(project, queue, ttl, grace, limit):
+        """Claim up to ``limit`` of the oldest claimable messages (unexpired, undelayed, not
+        held by a live claim).  A claimed message that would expire before the claim does
+        lives on until ``claim expiry + grace`` and reports ``ttl = claim ttl + grace``.
+
+        :returns: Deferred firing with ``(claim_id, messages)``; ``(None, [])`` when nothing
+            was claimable (no claim is stored then).
+        """
+
+    def get(project, queue, claim_id):
+        """:returns: Deferred firing with ``({"id": str, "ttl": int, "age": int}, messages)``
+        for a live claim, or ``None`` when the claim is unknown or has expired."""
+
+    def update(project, queue, claim_id, ttl, grace):
+        """Renew a live claim: expiry becomes now + ttl, and the grace rule of :meth:`create`
+        is applied again to its messages.
+
+        :returns: Deferred firing with ``True``, or ``False`` if the claim is unknown or
+            expired.
+        """
+
+    def delete(project, queue, claim_id):
+        """Release a claim: its messages become claimable again.  Unknown claims are no error.
+
+        :returns: Deferred firing with ``None``.
+        """
+
+
+class IStorage(Interface):
+    """A storage back end: the controllers of each resource plus its lifecycle."""
+
+    queues = Attribute("The IQueueStore provider.")
+    messages = Attribute("The IMessageStore provider.")
+    claims = Attribute("The IClaimStore provider.")
+
+    def ping():
+        """:returns: Deferred firing with whether the back end answers."""
+
+    def close():
+        """Release connections. :returns: Deferred firing when closed."""
+
+
+class IAuthenticator(Interface):
+    """Turns the headers of a request into a RequestContext."""
+
+    def authenticate(headers, path):
+        """:param headers: a mapping of lowercase header names to string values.
+        :param path: the request path.
+        :returns: Deferred firing with a :class:`zaqar_tw.context.RequestContext`.
+        :raises zaqar_tw.errors.ZaqarError: when the headers do not identify a caller.
+        """
+
+
+class IPolicy(Interface):
+    """Decides whether a caller may run an operation."""
+
+    def enforce(rule, context):
+        """:param rule: a rule name such as ``"queues:create"``.
+        :raises zaqar_tw.errors.Forbidden: when the caller may not.
+        """
+
+
+class IMessageFilter(Interface):
+    """A stage of the message filter chain (built by the plugins issue)."""
+
+    def on_post(messages, queue_metadata, context):
+        """:returns: Deferred firing with the (possibly transformed) messages to store."""
+
+    def on_read(messages, queue_metadata, context):
+        """:returns: Deferred firing with the (possibly transformed) messages to return."""
+
+
+class INotifier(Interface):
+    """Delivers notifications to subscribers of one URI scheme (built by the notifications
+    issue)."""
+
+    def deliver(subscription, payload):
+        """:returns: Deferred firing when the subscriber accepted the notification."""
