@@ -1,0 +1,32 @@
+"""The transport-neutral core: every operation of the API, written once.
+
+REST and WebSocket parse, authenticate and format; everything else (validation, policy, limits,
+calls to the store) happens here.
+"""
+
+from zaqar_tw.auth.policy import DefaultPolicy
+from zaqar_tw.core.claims import ClaimOperations
+from zaqar_tw.core.health import HealthOperations
+from zaqar_tw.core.messages import MessageOperations
+from zaqar_tw.core.queues import QueueOperations
+
+
+class Core:
+    """The operations, grouped by resource.
+
+    :param config: the :class:`zaqar_tw.config.Config`.
+    :param storage: the IStorage provider.
+    :param clock: the IReactorTime every notion of "now" comes from.
+    :param policy: the IPolicy provider (default: the built-in rules).
+    """
+
+    def __init__(self, config, storage, clock, policy=None):
+        policy = policy or DefaultPolicy()
+        parts = (config, storage, clock, policy)
+        self.config = config
+        self.storage = storage
+        self.clock = clock
+        self.queues = QueueOperations(*parts)
+        self.messages = MessageOperations(*parts)
+        self.claims = ClaimOperations(*parts)
+        self.health = HealthOperations(*parts)

@@ -1,0 +1,47 @@
+"""The frame every core operation runs in.
+
+An operation checks, in the order of spec section 0.1: the queue name (when it has one), then
+policy, then its own parameters and body; and a store failure becomes a 503 that says what could
+not be done.  Writing that once here keeps each operation about its own rules.
+"""
+
+import functools
+
+from zaqar_tw.core.validation import check_queue_name
+from zaqar_tw.errors import StoreUnavailable, Unavailable
+
+
+def operation(rule, failure, scoped=True):
+    """Decorate an ``async`` operation method ``(self, ctx, [queue,] ...)``.
+
+    :param rule: the policy rule the caller must pass, e.g. ``"queues:create"``.
+    :param failure: the 503 description when the store fails, e.g.
+        ``"Queue could not be created."``.
+    :param scoped: whether the first argument after the context is a queue name.
+    """
+
+    def decorate(method):
+        @functools.wraps(method)
+        async def run(self, ctx, *args, **kwargs):
+            if scoped:
+                check_queue_name(args[0], ctx.project)
+            self.policy.enforce(rule, ctx)
+            try:
+                return await method(self, ctx, *args, **kwargs)
+            except StoreUnavailable:
+                raise Unavailable(f"{failure} Please try again in a few seconds.") from None
+
+        return run
+
+    return decorate
+
+
+class Operations:
+    """Base of the per-resource operation groups: what every operation may use."""
+
+    def __init__(self, config, storage, clock, policy):
+        self.config = config
+        self.limits = config.transport
+        self.storage = storage
+        self.clock = clock
+        self.policy = policy

@@ -1,0 +1,226 @@
+"""Validation shared by every operation: names, query parameters, JSON documents and the
+reserved queue metadata.  Error texts are the wire contract's."""
+
+import json
+import re
+
+import orjson
+
+from zaqar_tw.errors import BadRequest, InvalidBody, InvalidParameter
+
+QUEUE_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,64}$")
+MAX_PROJECT_LENGTH = 256
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MIN_MESSAGE_TTL = 60
+MIN_CLAIM_TTL = 60
+MIN_CLAIM_GRACE = 60
+
+_LONG_NUMBER = re.compile(rb"\d{19,}")
+_TRUE = {"true", "True", "t", "yes", "y", "1", "on"}
+_FALSE = {"false", "False", "f", "no", "n", "0", "off"}
+
+
+def check_queue_name(name, project):
+    """:raises BadRequest: the queue name or the project id is malformed."""
+    if not QUEUE_NAME.match(name) or len(project) > MAX_PROJECT_LENGTH:
+        raise BadRequest(
+            "The format of the submitted queue name or project id is not valid.",
+            title="Invalid queue identification",
+        )
+
+
+def as_int(value, name):
+    """A query parameter as an int, or ``None`` when absent.
+
+    :param value: the raw string from the URL, an int (WebSocket), or ``None``.
+    :raises InvalidParameter: not an integer.
+    """
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise InvalidParameter(f'The "{name}" parameter is invalid. The value must be an integer.')
+
+
+def as_bool(value, name, default=False):
+    """A query parameter as a bool, ``default`` when absent.
+
+    :raises InvalidParameter: not one of the accepted spellings.
+    """
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+    raise InvalidParameter(
+        f'The "{name}" parameter is invalid. '
+        'The value of the parameter must be "true" or "false".'
+    )
+
+
+def as_list(value):
+    """A comma-separated query parameter as a list of non-empty items, ``None`` when absent."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    items = [item for item in value.split(",") if item]
+    return items or None
+
+
+def check_limit(limit, maximum, default=10, wording="may not be"):
+    """A page size within 1..maximum.
+
+    :raises BadRequest: out of range.
+    """
+    if limit is None:
+        return default
+    if not 1 <= limit <= maximum:
+        if wording == "may not be":
+            text = f"Limit must be at least 1 and may not be greater than {maximum}."
+        else:
+            text = f"Limit must be at least 1 and no greater than {maximum}."
+        raise BadRequest(text)
+    return limit
+
+
+def parse_document(body, required=True):
+    """Decode a JSON request body.
+
+    :param body: the raw bytes, ``None`` when the request had no body, or an already decoded
+        value (WebSocket frames).
+    :param required: when false, an absent or empty body gives ``None``.
+    :returns: the decoded object or list.
+    :raises InvalidBody: absent, unparsable, not an object or array, or with an integer
+        outside the signed 64-bit range.
+    """
+    if not isinstance(body, (bytes, bytearray, memoryview, type(None))):
+        return body
+    if body is None or not required and len(body) == 0:
+        if required:
+            raise InvalidBody("Request body can not be empty")
+        return None
+    try:
+        if _LONG_NUMBER.search(body):
+            document = json.loads(bytes(body), parse_constant=_reject_constant)
+            _check_integers(document)
+        else:
+            document = orjson.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidBody("Request body could not be parsed.") from None
+    if not isinstance(document, (dict, list)):
+        raise InvalidBody("Request body could not be parsed.")
+    return document
+
+
+def _reject_constant(name):
+    raise ValueError(name)
+
+
+def _check_integers(document):
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidBody("JSON contains integer that is too large.")
+
+
+def require_object(document):
+    """:raises InvalidBody: the document is not a JSON object."""
+    if not isinstance(document, dict):
+        raise InvalidBody("Document type not supported.")
+    return document
+
+
+def checked_field(document, name, kind, default=None, null_means_default=False):
+    """One typed field of a JSON object.
+
+    :param kind: ``int`` or ``None`` for any JSON value.
+    :param default: returned when the field is absent; ``None`` makes the field required.
+    :raises InvalidBody: missing, or of the wrong type (JSON ``true`` counts as an int, as it
+        does for the reference server).
+    """
+    if name not in document or (null_means_default and document[name] is None):
+        if default is None:
+            raise InvalidBody(f'Missing "{name}" field.')
+        return default
+    value = document[name]
+    if kind is None or isinstance(value, kind):
+        return value
+    raise InvalidBody(f'The value of the "{name}" field must be a {kind.__name__}.')
+
+
+def size_of(body, document=None):
+    """The size that metadata and post limits are checked against: the raw body's length, or
+    for an already decoded document its compact JSON length."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return len(body)
+    if body is None:
+        return 0
+    return len(orjson.dumps(document if document is not None else body))
+
+
+def check_reserved_metadata(metadata, transport, title):
+    """Check the reserved (underscore) keys of queue metadata (spec 3.9); falsy values are
+    not checked.
+
+    :raises BadRequest: a reserved key has the wrong type or range; the error's title is
+        ``title`` ("Invalid API request" on PUT, "Invalid request body" on PATCH).
+    """
+    max_ttl = transport.max_message_ttl
+
+    def integer(key, low=None, high=None, unit=" seconds", text=None):
+        value = metadata.get(key)
+        if not value:
+            return
+        if not isinstance(value, int):
+            raise BadRequest(f"{key} must be integer.", title=title)
+        if low is not None and not low <= value <= high:
+            raise BadRequest(text or (
+                f"{key} can not exceed {high}{unit}, and must be at least {low}{unit} long."
+            ), title=title)
+
+    integer("_default_message_ttl", MIN_MESSAGE_TTL, max_ttl)
+    integer(
+        "_max_messages_post_size", 1, transport.max_messages_post_size,
+        text=(
+            f"_max_messages_post_size can not exceed {transport.max_messages_post_size}, "
+            " and must be at least greater than 0."
+        ),
+    )
+    integer("_default_message_delay", 0, transport.max_message_delay)
+    integer("_max_claim_count")
+    integer("_dead_letter_queue_messages_ttl", MIN_MESSAGE_TTL, max_ttl)
+    encrypt = metadata.get("_enable_encrypt_messages")
+    if encrypt and not isinstance(encrypt, bool):
+        raise BadRequest("_enable_encrypt_messages must be boolean.", title=title)
+
+
+def with_reserved_defaults(metadata, transport):
+    """The metadata as clients see it: reserved keys whose stored value is falsy (or absent)
+    show their defaults."""
+    shown = dict(metadata)
+    defaults = {
+        "_max_messages_post_size": transport.max_messages_post_size,
+        "_default_message_ttl": transport.default_message_ttl,
+        "_default_message_delay": transport.default_message_delay,
+        "_dead_letter_queue": None,
+        "_dead_letter_queue_messages_ttl": None,
+        "_max_claim_count": None,
+        "_enable_encrypt_messages": False,
+    }
+    for key, value in defaults.items():
+        if not shown.get(key):
+            shown[key] = value
+    return shown
