@@ -1,0 +1,90 @@
+"""A private redis-server for the tests that stop, freeze or reconfigure their server."""
+
+import inspect
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from twisted.internet import task
+
+
+def free_port():
+    """:returns: a TCP port on 127.0.0.1 that nothing listens on (just closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_until(check, timeout=15.0, step=0.05, what="condition"):
+    """Poll ``check`` (returning a bool or an awaitable of one) with real waits, up to
+    ``timeout`` seconds; only for waiting on real processes."""
+    from twisted.internet import reactor
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await task.deferLater(reactor, step, lambda: None)
+
+
+class RedisServer:
+    """One redis-server child on 127.0.0.1 (and optionally a unix socket), no persistence.
+
+    :param directory: its working directory.
+    :param args: extra ``redis-server`` options.
+    """
+
+    def __init__(self, directory, *args, port=None, unixsocket=None):
+        self.directory = str(directory)
+        self.port = port or free_port()
+        self.unixsocket = unixsocket
+        self.args = args
+        self.process = None
+
+    @property
+    def uri(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    async def start(self):
+        """Start it and wait until it accepts connections."""
+        command = [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", self.directory, *self.args,
+        ]
+        if self.unixsocket:
+            command += ["--unixsocket", self.unixsocket]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        await wait_until(self._answers, what=f"redis-server on port {self.port}")
+
+    def _answers(self):
+        if self.process.poll() is not None:
+            raise AssertionError(f"redis-server exited with {self.process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+        except OSError:
+            return False
+
+    def kill(self):
+        """Kill it at once (SIGKILL) and reap it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def freeze(self):
+        """Stop it answering without closing its sockets (SIGSTOP)."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        """Undo :meth:`freeze`."""
+        os.kill(self.process.pid, signal.SIGCONT)

@@ -1,0 +1,155 @@
+"""Redis specifics of the layout: one hash tag per queue, garbage-collection TTLs with a
+margin, computed from the service's clock, never used for correctness."""
+
+import uuid
+
+import pytest_twisted
+
+from zaqar_tw.storage.redis.connection import RedisConnection
+from zaqar_tw.storage.redis.keys import queue_index_key, queue_keys
+from zaqar_tw.storage.redis.store import RedisStorage
+from zaqar_tw.storage.redis.uri import parse_uri
+
+REDIS_URI = "redis://127.0.0.1:6379"
+MARGIN = 86400
+
+
+@pytest_twisted.async_yield_fixture
+async def storage(clock):
+    """A Redis store (these tests are about Redis, not the contract)."""
+    from twisted.internet import reactor
+
+    store = RedisStorage(reactor, REDIS_URI, clock=clock)
+    await store.connect()
+    yield store
+    await store.close()
+
+
+def tag_of(key):
+    return key[key.index("{"): key.index("}") + 1]
+
+
+async def inspector():
+    from twisted.internet import reactor
+
+    connection = RedisConnection(reactor, parse_uri(REDIS_URI))
+    await connection.connect()
+    return connection
+
+
+async def keys_matching(connection, pattern):
+    found, cursor = set(), b"0"
+    while True:
+        cursor, batch = await connection.execute("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+        found.update(k.decode() for k in batch)
+        if cursor == b"0":
+            return found
+
+
+@pytest_twisted.ensureDeferred
+async def test_all_keys_of_a_queue_share_one_hash_tag(storage):
+    """Every key a queue uses carries the queue's hash tag; the index its project's own."""
+    project = "odd{pro/ject}%" + uuid.uuid4().hex
+    await storage.queues.create(project, "a.b", {"x": 1})
+    await storage.messages.post(project, "a.b", [{"ttl": 60, "body": i} for i in range(3)], "c")
+    await storage.claims.create(project, "a.b", 60, 60, 1)
+    inspect = await inspector()
+    try:
+        used = await keys_matching(inspect, "*" + project[-32:] + "*")
+    finally:
+        await inspect.close()
+    tag = tag_of(queue_keys(project, "a.b")[0])
+    assert tag.count("{") == 1 and tag.count("/") == 1 and tag.endswith("/a.b}")
+    index = queue_index_key(project)
+    assert index in used
+    queue_keys_used = used - {index}
+    assert queue_keys_used == set(queue_keys(project, "a.b"))
+    assert all(tag_of(k) == tag for k in queue_keys_used)
+    assert tag_of(index) != tag
+
+
+@pytest_twisted.ensureDeferred
+async def test_garbage_collection_ttl(storage, project, clock):
+    """Data keys expire a margin after the last expiry relative to the service clock; the
+    queue hash and the index never expire."""
+    await storage.queues.create(project, "q", {})
+    await storage.messages.post(project, "q", [{"ttl": 3600, "body": 1}] * 2, "c")
+    keys = queue_keys(project, "q")
+    inspect = await inspector()
+    try:
+        for key in keys[1:6]:  # the message keys (no claim yet)
+            ttl = await inspect.execute("PTTL", key)
+            assert (3600 + MARGIN - 5) * 1000 <= ttl <= (3600 + MARGIN * 1.25) * 1000, key
+        await storage.claims.create(project, "q", 7200, 100, 1)  # grace lifts one to 7300 s
+        assert await inspect.execute("PTTL", keys[0]) == -1
+        assert await inspect.execute("PTTL", queue_index_key(project)) == -1
+        for key in keys[1:]:
+            ttl = await inspect.execute("PTTL", key)
+            assert (7300 + MARGIN - 5) * 1000 <= ttl <= (7300 + MARGIN) * 1000, key
+        # Renewing for longer pushes the horizon out.
+        claim_id, _ = await storage.claims.create(project, "q", 60, 0, 1)
+        assert await storage.claims.update(project, "q", claim_id, 20000, 0)
+        assert await inspect.execute("PTTL", keys[6]) >= (20000 + MARGIN - 5) * 1000
+        # Both messages are claimed, so the free set is gone; a release recreates it with
+        # the TTL of the ids.
+        assert await inspect.execute("EXISTS", keys[2]) == 0
+        await storage.claims.delete(project, "q", claim_id)
+        assert await inspect.execute("PTTL", keys[2]) > 0
+        # So does a post after everything was claimed.
+        await storage.claims.create(project, "q", 60, 0, 2)
+        assert await inspect.execute("EXISTS", keys[2]) == 0
+        await storage.messages.post(project, "q", [{"ttl": 60, "body": 1}], "c")
+        assert await inspect.execute("PTTL", keys[2]) > 0
+        assert abs(await inspect.execute("PTTL", keys[2])
+                   - await inspect.execute("PTTL", keys[1])) < 5000
+    finally:
+        await inspect.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_clock_far_ahead_of_redis(storage, project, clock):
+    """Advancing the service clock does not make Redis drop keys (expiry is compared in the
+    scripts, Redis key TTLs are only garbage collection)."""
+    (message_id,) = await storage.messages.post(
+        project, "q", [{"ttl": 1209600, "body": 1}], "c"
+    )
+    clock.advance(1209599)
+    assert (await storage.messages.get(project, "q", message_id))["id"] == message_id
+    clock.advance(1)
+    assert await storage.messages.get(project, "q", message_id) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_expired_messages_are_removed_lazily(storage, project, clock):
+    """Scripts drop expired messages they meet, so a queue's data keys empty out."""
+    await storage.messages.post(project, "q", [{"ttl": 60, "body": 1}] * 3, "c")
+    await storage.claims.create(project, "q", 30, 0, 1)
+    clock.advance(60)
+    await storage.queues.stats(project, "q")
+    inspect = await inspector()
+    try:
+        for key in queue_keys(project, "q")[1:]:
+            assert await inspect.execute("EXISTS", key) == 0, key
+        assert await inspect.execute("EXISTS", queue_keys(project, "q")[0]) == 1
+    finally:
+        await inspect.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_expired_messages_off_the_scanned_path_are_swept(storage, project, clock):
+    """Expired messages a script does not scan over are dropped too (bounded sweep)."""
+    post = storage.messages.post
+    (first,) = await post(project, "q", [{"ttl": 600, "body": 1}], "c")
+    short = await post(project, "q", [{"ttl": 60, "body": 2}] * 3, "c")
+    clock.advance(60)
+    assert [m["id"] for m in await storage.messages.list(project, "q", limit=1, echo=True)] == [
+        first
+    ]
+    inspect = await inspector()
+    try:
+        messages_key = queue_keys(project, "q")[4]
+        assert await inspect.execute("HKEYS", messages_key) == [first.encode()]
+        assert not set(short) & {m.decode() for m in await inspect.execute(
+            "ZRANGE", queue_keys(project, "q")[3], 0, -1)}
+    finally:
+        await inspect.close()

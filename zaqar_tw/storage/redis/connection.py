@@ -1,0 +1,345 @@
+"""One self-healing connection to a Redis server, on txredisapi's protocol.
+
+:class:`RedisConnection` keeps a single connection (Redis answers in order, so every caller
+shares it, and commands issued in one reactor turn go out in one write).  It reconnects
+forever with exponential backoff, logs why a connection failed or was lost, sends a periodic
+``PING`` whose reply must come within a timeout (else the connection is dropped), and loads
+the store's scripts on every new connection.  While no connection is ready, every command
+fails at once with :class:`~zaqar_tw.errors.StoreUnavailable`; so does a command whose
+connection is lost before it is answered, and any error reply of the server.
+"""
+
+import random
+
+import txredisapi
+from twisted.application.internet import ClientService
+from twisted.internet import defer
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from zaqar_tw.errors import StoreUnavailable
+
+log = Logger()
+
+
+def gather(*deferreds):
+    """:returns: a Deferred firing with the list of results of ``deferreds``, or failing with
+    the first failure among them (the others are consumed)."""
+
+    def unwrap(failure):
+        failure.trap(defer.FirstError)
+        return failure.value.subFailure
+
+    d = defer.DeferredList(list(deferreds), fireOnOneErrback=True, consumeErrors=True)
+    return d.addCallbacks(lambda results: [value for _, value in results], unwrap)
+
+
+class _RedisProtocol(txredisapi.BaseRedisProtocol):
+    """txredisapi's protocol, reporting to its :class:`RedisConnection` and using the injected
+    reactor for its timers (txredisapi's own default is the global reactor)."""
+
+    def __init__(self, owner, call_later):
+        super().__init__(charset=None, convertNumbers=False)
+        self.owner = owner
+        self.callLater = call_later
+
+    def connectionMade(self):
+        self.connected = 1
+        self.owner._handshake(self)
+
+    def _build_command(self, *args, **kwargs):
+        # The same RESP encoding as txredisapi's, several times faster for our arguments.
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            if isinstance(arg, str):
+                arg = arg.encode()
+            elif isinstance(arg, int) and not isinstance(arg, bool):
+                arg = b"%d" % arg
+            elif not isinstance(arg, bytes):
+                arg = self._encode_value(arg)
+            parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+        return b"".join(parts)
+
+    def connectionLost(self, reason):
+        self.owner._lost(self, reason)
+        super().connectionLost(reason)
+
+
+class _ProtocolFactory(Factory):
+    noisy = False
+
+    def __init__(self, owner, reactor):
+        self.owner = owner
+        self.reactor = reactor
+
+    def buildProtocol(self, addr):
+        protocol = _RedisProtocol(self.owner, self.reactor.callLater)
+        protocol.factory = self
+        return protocol
+
+
+@implementer(IStreamClientEndpoint)
+class _ReportingEndpoint:
+    """An endpoint that tells its :class:`RedisConnection` why an attempt failed."""
+
+    def __init__(self, endpoint, owner):
+        self._endpoint = endpoint
+        self._owner = owner
+
+    def __repr__(self):
+        return f"<Redis at {self._owner._address}>"
+
+    def connect(self, factory):
+        d = self._endpoint.connect(factory)
+        d.addErrback(self._owner._attempt_failed)
+        return d
+
+
+class RedisConnection:
+    """A connection to one Redis server that heals itself.
+
+    :param reactor: the reactor (``IReactorTCP``/``IReactorUNIX`` and ``IReactorTime``) used
+        for the connection and its timers.
+    :param address: a :class:`~zaqar_tw.storage.redis.uri.RedisAddress`.
+    :param scripts: :class:`~zaqar_tw.storage.redis.scripts.Script` objects loaded on every
+        new connection.
+    :param ping_interval: seconds between two PINGs.
+    :param ping_timeout: seconds a PING may wait for its reply before the connection is
+        dropped.
+    :param initial_delay: seconds before the first reconnection attempt; each further failed
+        attempt doubles it, up to ``max_delay``.
+    """
+
+    def __init__(self, reactor, address, scripts=(), ping_interval=5.0, ping_timeout=10.0,
+                 initial_delay=0.25, max_delay=30.0):
+        self._reactor = reactor
+        self._address = address
+        self._scripts = tuple(scripts)
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._initial_delay = initial_delay
+        self._max_delay = max_delay
+        self._protocol = None
+        self._rejected = 0
+        self._closing = False
+        self._why = "not connected yet"
+        self._waiters = []
+        self._ping_deadline = None
+        self._pinger = LoopingCall(self._ping)
+        self._pinger.clock = reactor
+        self._service = ClientService(
+            _ReportingEndpoint(address.endpoint(reactor), self),
+            _ProtocolFactory(self, reactor),
+            retryPolicy=self._retry_delay,
+            clock=reactor,
+        )
+
+    def connect(self):
+        """Start connecting (once; later calls only wait).
+
+        :returns: Deferred firing with ``None`` once a connection is ready; it fails with
+            :class:`StoreUnavailable` if :meth:`close` comes first.
+        """
+        if self._closing:
+            return defer.fail(StoreUnavailable(f"Redis at {self._address}: closed"))
+        if self._protocol is not None:
+            return defer.succeed(None)
+        d = Deferred()
+        self._waiters.append(d)
+        if not self._service.running:
+            self._service.startService()
+        return d
+
+    def close(self):
+        """Stop reconnecting and drop the connection.
+
+        :returns: Deferred firing once the connection is closed.
+        """
+        self._closing = True
+        self._stop_pinging()
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.errback(StoreUnavailable(f"Redis at {self._address}: closed"))
+        if not self._service.running:
+            return defer.succeed(None)
+        return self._service.stopService()
+
+    def execute(self, *args):
+        """Send one command.
+
+        :returns: Deferred firing with the reply (bulk strings as ``bytes``).
+        :raises StoreUnavailable: (in the Deferred) no connection is ready, the connection was
+            lost before the reply, or the server answered with an error.
+        """
+        return self._send(args).addErrback(self._unavailable, args[0])
+
+    def run(self, script, keys, args):
+        """Run a script with ``EVALSHA``, falling back to ``EVAL`` if the server lacks it.
+
+        :param script: a :class:`~zaqar_tw.storage.redis.scripts.Script`.
+        :returns: Deferred firing with the script's reply; fails as :meth:`execute` does.
+        """
+        numkeys = len(keys)
+        d = self._send(("EVALSHA", script.sha, numkeys, *keys, *args))
+
+        def missing(failure):
+            failure.trap(txredisapi.ResponseError)
+            if not str(failure.value).startswith("NOSCRIPT"):
+                return failure
+            return self._send(("EVAL", script.source, numkeys, *keys, *args))
+
+        return d.addErrback(missing).addErrback(self._unavailable, script.name)
+
+    def ping(self):
+        """:returns: Deferred firing with whether the server answers a PING."""
+        return self.execute("PING").addCallbacks(lambda _: True, lambda _: False)
+
+    # The command path.
+
+    def _send(self, args):
+        protocol = self._protocol
+        if protocol is None:
+            return defer.fail(
+                StoreUnavailable(f"Redis at {self._address} is unavailable: {self._why}")
+            )
+        try:
+            return protocol.execute_command(*args)
+        except Exception:
+            return defer.fail()
+
+    def _unavailable(self, failure, what):
+        if failure.check(StoreUnavailable):
+            return failure
+        if failure.check(txredisapi.RedisError):
+            if failure.check(txredisapi.ResponseError):
+                log.error(
+                    "Redis at {address} answered {command} with an error: {error}",
+                    address=self._address, command=what, error=failure.value,
+                )
+            raise StoreUnavailable(f"Redis at {self._address} failed: {failure.value}")
+        return failure
+
+    # Connection life cycle.
+
+    def _retry_delay(self, attempt):
+        # A connection that was made but then rejected (bad password, database loading...)
+        # resets ClientService's count; ours keeps the backoff growing.
+        attempt = max(attempt, self._rejected)
+        delay = min(self._initial_delay * 2 ** min(attempt - 1, 32), self._max_delay)
+        return delay * random.uniform(0.8, 1.0)
+
+    def _attempt_failed(self, failure):
+        if not failure.check(CancelledError):
+            self._why = f"cannot connect: {failure.getErrorMessage()}"
+            log.warn(
+                "Cannot connect to Redis at {address}: {why}; retrying",
+                address=self._address, why=failure.getErrorMessage(),
+            )
+        return failure
+
+    def _handshake(self, protocol):
+        address = self._address
+        commands = []
+        if address.password is not None:
+            if address.username:
+                commands.append(("AUTH", address.username, address.password))
+            else:
+                commands.append(("AUTH", address.password))
+        if address.db:
+            commands.append(("SELECT", address.db))
+        for script in self._scripts:
+            commands.append(("SCRIPT", "LOAD", script.source))
+        if not commands:
+            self._ready(protocol)
+            return
+        # A server that accepts connections but never answers must not hold us here.
+        deadline = self._reactor.callLater(
+            self._ping_timeout, self._handshake_timed_out, protocol
+        )
+        d = gather(*[protocol.execute_command(*command) for command in commands])
+
+        def done(result):
+            if deadline.active():
+                deadline.cancel()
+            return result
+
+        d.addBoth(done)
+        d.addCallbacks(lambda _: self._ready(protocol), self._rejected_by_server,
+                       errbackArgs=(protocol,))
+
+    def _handshake_timed_out(self, protocol):
+        log.warn(
+            "Redis at {address} did not answer within {timeout} s of connecting; retrying",
+            address=self._address, timeout=self._ping_timeout,
+        )
+        if protocol.transport is not None:
+            protocol.transport.abortConnection()
+
+    def _rejected_by_server(self, failure, protocol):
+        self._rejected += 1
+        self._why = f"connection rejected: {failure.getErrorMessage()}"
+        log.error(
+            "Redis at {address} rejected the connection: {why}; retrying",
+            address=self._address, why=failure.getErrorMessage(),
+        )
+        if protocol.transport is not None:
+            protocol.transport.abortConnection()
+
+    def _ready(self, protocol):
+        if self._closing or not protocol.connected:
+            return
+        self._protocol = protocol
+        self._rejected = 0
+        self._why = "connection lost"
+        log.info("Connected to Redis at {address}", address=self._address)
+        self._pinger.start(self._ping_interval, now=False)
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def _lost(self, protocol, reason):
+        if protocol is not self._protocol:
+            return
+        self._protocol = None
+        self._stop_pinging()
+        self._why = f"connection lost: {reason.getErrorMessage()}"
+        if not self._closing:
+            log.warn(
+                "Lost the connection to Redis at {address}: {why}; reconnecting",
+                address=self._address, why=reason.getErrorMessage(),
+            )
+
+    # Liveness.
+
+    def _ping(self):
+        protocol = self._protocol
+        if protocol is None or self._ping_deadline is not None:
+            return
+        deadline = self._reactor.callLater(self._ping_timeout, self._ping_timed_out, protocol)
+        self._ping_deadline = deadline
+        protocol.execute_command("PING").addBoth(lambda _: self._pong(deadline))
+
+    def _pong(self, deadline):
+        if deadline is None or deadline is not self._ping_deadline:
+            return
+        self._ping_deadline = None
+        if deadline.active():
+            deadline.cancel()
+
+    def _ping_timed_out(self, protocol):
+        self._ping_deadline = None
+        log.warn(
+            "Redis at {address} did not answer PING within {timeout} s; dropping the connection",
+            address=self._address, timeout=self._ping_timeout,
+        )
+        if protocol.transport is not None:
+            protocol.transport.abortConnection()
+
+    def _stop_pinging(self):
+        if self._pinger.running:
+            self._pinger.stop()
+        self._pong(self._ping_deadline)

@@ -1,0 +1,30 @@
+-- Append messages, creating the queue if needed.
+-- ARGV: now, client id, count, then per message: id, ttl (s), delay (s), checksum ("" for
+-- none, else "=" followed by it), body JSON.  Returns 1 if the queue was created, else 0.
+local created = 0
+if redis.call('EXISTS', K_QUEUE) == 0 then
+  redis.call('HSET', K_QUEUE, 'm', '{}', 'c', int(NOW), 'r', 0)
+  created = 1
+end
+local client = ARGV[2]
+local n = tonumber(ARGV[3])
+local rank = redis.call('HINCRBY', K_QUEUE, 'r', n) - n
+local horizon = 0
+for i = 0, n - 1 do
+  local at = 4 + i * 5
+  local id, ttl, delay, checksum = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), ARGV[at + 3]
+  rank = rank + 1
+  local expires = NOW + ttl * 1000
+  if expires > horizon then
+    horizon = expires
+  end
+  local record = {rank, NOW, ttl, expires, NOW + delay * 1000, client, '', 0, 0,
+                  checksum ~= '' and string.sub(checksum, 2) or false}
+  redis.call('ZADD', K_IDS, int(rank), id)
+  redis.call('ZADD', K_FREE, int(rank), id)
+  redis.call('ZADD', K_EXP, int(expires), id)
+  redis.call('HSET', K_MSGS, id, cmsgpack.pack(record))
+  redis.call('HSET', K_BODIES, id, ARGV[at + 4])
+end
+keep_messages_until(horizon)
+return created

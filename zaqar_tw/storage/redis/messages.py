@@ -1,0 +1,98 @@
+"""Messages of a queue in Redis: :class:`RedisMessageStore`."""
+
+import uuid
+
+import orjson
+from zope.interface import implementer
+
+from zaqar_tw import errors
+from zaqar_tw.interfaces import IMessageStore
+from zaqar_tw.storage.redis.connection import gather
+from zaqar_tw.storage.redis.keys import queue_index_key
+from zaqar_tw.storage.redis.runner import deferred
+
+_DELETE_ERRORS = {
+    1: errors.MessageIsClaimed,
+    2: errors.MessageNotClaimed,
+    3: errors.ClaimNotValid,
+}
+
+
+@implementer(IMessageStore)
+class RedisMessageStore:
+    """The ``IMessageStore`` of the Redis store: every operation is one script."""
+
+    def __init__(self, runner):
+        self._runner = runner
+        self._connection = runner.connection
+
+    @deferred
+    def post(self, project, queue, messages, client_id):
+        ids = [str(uuid.uuid4()) for _ in messages]
+        if not ids:
+            return []
+        args = [client_id or "", len(ids)]
+        for message_id, message in zip(ids, messages):
+            checksum = message.get("checksum")
+            args += (
+                message_id,
+                int(message["ttl"]),
+                int(message.get("delay") or 0),
+                "" if checksum is None else "=" + checksum,
+                orjson.dumps(message["body"]),
+            )
+        posted = self._runner.run("message_post", project, queue, *args)
+        indexed = self._connection.execute("ZADD", queue_index_key(project), 0, queue)
+        return gather(posted, indexed).addCallback(lambda _: ids)
+
+    def list(self, project, queue, marker=None, limit=10, echo=False, client_id=None,
+             include_claimed=False, include_delayed=False):
+        d = self._runner.run(
+            "message_list", project, queue, marker or "", int(limit),
+            _flag(echo or client_id is None), client_id or "",
+            _flag(include_claimed), _flag(include_delayed),
+        )
+        return d.addCallback(orjson.loads)
+
+    def get(self, project, queue, message_id):
+        d = self._runner.run("message_get", project, queue, message_id)
+        return d.addCallback(lambda raw: next(iter(orjson.loads(raw)), None))
+
+    @deferred
+    def bulk_get(self, project, queue, message_ids):
+        ids = list(dict.fromkeys(message_ids))
+        if not ids:
+            return []
+        return self._runner.run("message_get", project, queue, *ids).addCallback(orjson.loads)
+
+    def delete(self, project, queue, message_id, claim_id=None):
+        d = self._runner.run(
+            "message_delete", project, queue, message_id,
+            _flag(claim_id is not None), claim_id or "",
+        )
+        return d.addCallback(_delete_outcome)
+
+    @deferred
+    def bulk_delete(self, project, queue, message_ids, claim_ids=None):
+        ids = list(dict.fromkeys(message_ids))
+        if not ids:
+            return None
+        d = self._runner.run(
+            "message_bulk_delete", project, queue,
+            _flag(claim_ids is not None), len(ids), *ids, *(claim_ids or ()),
+        )
+        return d.addCallback(_delete_outcome)
+
+    def pop(self, project, queue, limit):
+        d = self._runner.run("message_pop", project, queue, int(limit), str(uuid.uuid4()))
+        return d.addCallback(orjson.loads)
+
+
+def _flag(value):
+    return "1" if value else "0"
+
+
+def _delete_outcome(code):
+    if code:
+        raise _DELETE_ERRORS[code]()
+    return None

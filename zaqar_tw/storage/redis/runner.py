@@ -1,0 +1,46 @@
+"""What the three controllers of the Redis store share: the connection, the clock and the
+scripts, and a way to run a queue script with "now" attached."""
+
+import functools
+
+from twisted.internet import defer
+
+from zaqar_tw.storage.redis.keys import queue_keys
+
+
+def deferred(method):
+    """Make ``method`` return a failed Deferred instead of raising (e.g. on a body that cannot
+    be encoded), so every controller method answers with a Deferred."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        return defer.maybeDeferred(method, *args, **kwargs)
+
+    return wrapper
+
+
+class ScriptRunner:
+    """Runs the store's scripts against one queue.
+
+    :param connection: a :class:`~zaqar_tw.storage.redis.connection.RedisConnection`.
+    :param clock: the ``IReactorTime`` every notion of "now" comes from.
+    :param scripts: the dict of :func:`~zaqar_tw.storage.redis.scripts.load_scripts`.
+    """
+
+    def __init__(self, connection, clock, scripts):
+        self.connection = connection
+        self.clock = clock
+        self.scripts = scripts
+
+    def now_ms(self):
+        """:returns: the clock's time in integer milliseconds."""
+        return round(self.clock.seconds() * 1000)
+
+    def run(self, name, project, queue, *args):
+        """Run script ``name`` on the queue's keys with ARGV = (now, *args).
+
+        :returns: Deferred firing with the script's reply.
+        """
+        return self.connection.run(
+            self.scripts[name], queue_keys(project, queue), (self.now_ms(), *args)
+        )

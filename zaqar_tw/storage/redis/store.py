@@ -1,0 +1,68 @@
+"""The default store: Redis through txredisapi.
+
+``RedisStorage(reactor, "redis://127.0.0.1:6379/0")`` provides ``IStorage``; call
+:meth:`RedisStorage.connect` to start connecting.  See ``keys.py`` for the layout and
+``common.lua`` for the invariants the scripts keep.
+"""
+
+from functools import lru_cache
+
+from zope.interface import implementer
+
+from zaqar_tw.interfaces import IStorage
+from zaqar_tw.storage.redis.claims import RedisClaimStore
+from zaqar_tw.storage.redis.connection import RedisConnection
+from zaqar_tw.storage.redis.messages import RedisMessageStore
+from zaqar_tw.storage.redis.queues import RedisQueueStore
+from zaqar_tw.storage.redis.runner import ScriptRunner
+from zaqar_tw.storage.redis.scripts import load_scripts
+from zaqar_tw.storage.redis.uri import parse_uri
+
+
+@lru_cache(maxsize=1)
+def _scripts():
+    return load_scripts()
+
+
+@implementer(IStorage)
+class RedisStorage:
+    """A store on one Redis server.
+
+    :param reactor: the reactor the connection runs on.
+    :param uri: ``redis://[:password@]host[:port][/db]`` (or ``?dbid=N``) or
+        ``redis+unix:///path.sock?db=N``; see :mod:`zaqar_tw.storage.redis.uri`.
+    :param clock: the ``IReactorTime`` every notion of "now" comes from (default: reactor).
+    :param connection_options: passed to
+        :class:`~zaqar_tw.storage.redis.connection.RedisConnection` (ping and backoff tuning).
+    :raises ValueError: the URI is not a Redis URI this store understands.
+    """
+
+    def __init__(self, reactor, uri, clock=None, **connection_options):
+        self.address = parse_uri(uri)
+        scripts = _scripts()
+        self._connection = RedisConnection(
+            reactor, self.address, scripts.values(), **connection_options
+        )
+        runner = ScriptRunner(self._connection, clock if clock is not None else reactor, scripts)
+        self.queues = RedisQueueStore(runner)
+        self.messages = RedisMessageStore(runner)
+        self.claims = RedisClaimStore(runner)
+
+    def connect(self):
+        """Start connecting (reconnecting forever after that).
+
+        :returns: Deferred firing once the first connection is ready.  Requests made before
+            then fail at once with :class:`~zaqar_tw.errors.StoreUnavailable`.
+        """
+        return self._connection.connect()
+
+    def ping(self):
+        """:returns: Deferred firing with whether Redis answers."""
+        return self._connection.ping()
+
+    def close(self):
+        """Stop reconnecting and close the connection.
+
+        :returns: Deferred firing once closed.
+        """
+        return self._connection.close()
