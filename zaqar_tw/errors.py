@@ -163,3 +163,10 @@ class ClaimNotValid(BadRequest):
 
     def __init__(self):
         super().__init__("The specified claim does not exist or has expired.")
+
+
+class PayloadTooLarge(ZaqarError):
+    """413: the request body is larger than any operation accepts."""
+
+    status = 413
+    title = "Request body too large"

@@ -17,7 +17,8 @@ class ClaimOperations(Operations):
         limit = v.check_limit(
             v.as_int(limit, "limit"), self.limits.max_messages_per_claim_or_pop
         )
-        ttl, grace = self._lease(v.parse_document(body, required=False) or {})
+        document = v.parse_document(body, required=False)
+        ttl, grace = self._lease({} if document is None else document)
         return await self.storage.claims.create(ctx.project, queue, ttl, grace, limit)
 
     @operation("claims:get", "Claim could not be queried.")

@@ -62,18 +62,19 @@ class QueueOperations(Operations):
     async def update(self, ctx, name, body, media_type=None):
         """Apply a JSON patch (spec 3.10) to the metadata.
 
-        :param media_type: the request's content type; ``None`` skips the media type check.
+        :param media_type: the request's content type, which must be exactly the JSON-patch
+            media type (checked first); ``None`` skips the check (WebSocket).
         :returns: the resulting metadata with reserved defaults.
         """
+        if media_type is not None and media_type != JSON_PATCH:
+            raise UnsupportedMediaType(
+                "Accepted media type for PATCH: {'Accept-Patch': '%s'}." % JSON_PATCH
+            )
         if not body:
             raise InvalidBody("PATCH body could not be empty for update.")
         changes = v.parse_document(body)
         if not isinstance(changes, list):
             raise InvalidBody("Document type not supported.")
-        if media_type is not None and media_type.split(";")[0].strip() != JSON_PATCH:
-            raise UnsupportedMediaType(
-                "Accepted media type for PATCH: {'Accept-Patch': '%s'}." % JSON_PATCH
-            )
         changes = [_checked_change(change) for change in changes]
         metadata = await self.storage.queues.get_metadata(ctx.project, name)
         if metadata is None:

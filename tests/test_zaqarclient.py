@@ -1,0 +1,131 @@
+"""python-zaqarclient 4.7 (API v2, HTTP transport) against the real in-process service.
+
+The client is synchronous (requests), so each scenario runs in a thread while the reactor
+keeps serving the service.
+"""
+
+import pytest_twisted
+from twisted.internet.threads import deferToThread
+
+
+def make_client(api):
+    from zaqarclient.queues import client
+
+    return client.Client(
+        api.url,
+        version=2,
+        conf={"auth_opts": {"backend": "noauth", "options": {"os_project_id": api.project}}},
+    )
+
+
+def in_thread(function, *args):
+    return deferToThread(function, *args)
+
+
+@pytest_twisted.ensureDeferred
+async def test_queues(api):
+    """Create, metadata get and update, stats, list with pagination, delete."""
+
+    def scenario():
+        zaqar = make_client(api)
+        queue = zaqar.queue("jobs", force_create=True)
+        assert queue.exists()
+        assert queue.metadata(force_reload=True)["_default_message_ttl"] == 3600
+        queue.metadata(new_meta={"color": "red", "_default_message_ttl": 600})
+        metadata = queue.metadata(force_reload=True)
+        assert metadata["color"] == "red"
+        assert metadata["_default_message_ttl"] == 600
+        queue.metadata(new_meta={"size": 2})
+        metadata = queue.metadata(force_reload=True)
+        assert "color" not in metadata
+        assert metadata["size"] == 2
+        assert metadata["_default_message_ttl"] == 3600
+        queue.post([{"body": index} for index in range(3)])
+        stats = queue.stats["messages"]
+        assert (stats["free"], stats["claimed"], stats["total"]) == (3, 0, 3)
+        for index in range(4):
+            zaqar.queue(f"extra-{index}", force_create=True)
+        queues, count = zaqar.queues(limit=2)
+        assert count is None
+        names = [q.name for q in queues.stream()]
+        assert names == ["extra-0", "extra-1", "extra-2", "extra-3", "jobs"]
+        detailed = list(zaqar.queues(detailed=True)[0])
+        assert detailed[-1].metadata()["size"] == 2
+        assert zaqar.queues(with_count=True)[1] == 5
+        queue.delete()
+        assert [q.name for q in zaqar.queues()[0]] == [f"extra-{index}" for index in range(4)]
+        assert queue.stats["messages"]["total"] == 0
+
+    await in_thread(scenario)
+
+
+@pytest_twisted.ensureDeferred
+async def test_messages(api):
+    """Post, list with pagination, get, bulk get, delete, bulk delete, pop."""
+
+    def scenario():
+        zaqar = make_client(api)
+        queue = zaqar.queue("work")
+        result = queue.post([{"body": {"n": index}, "ttl": 300} for index in range(5)])
+        ids = [href.rsplit("/", 1)[1] for href in result["resources"]]
+        assert len(ids) == 5
+        listed = list(queue.messages(echo=True, limit=2).stream())
+        assert [message.id for message in listed] == ids
+        assert [message.body for message in listed] == [{"n": index} for index in range(5)]
+        assert listed[0].ttl == 300
+        one = queue.message(ids[0])
+        assert (one.id, one.body, one.age) == (ids[0], {"n": 0}, 0)
+        bulk = list(queue.messages(ids[1], ids[2]))
+        assert sorted(message.body["n"] for message in bulk) == [1, 2]
+        one.delete()
+        queue.delete_messages(ids[1], ids[2])
+        assert [message.id for message in queue.messages(echo=True)] == ids[3:]
+        popped = list(queue.pop(1))
+        assert [message.id for message in popped] == [ids[3]]
+        assert popped[0].body == {"n": 3}
+        assert [message.id for message in queue.messages(echo=True)] == [ids[4]]
+
+    await in_thread(scenario)
+
+
+@pytest_twisted.ensureDeferred
+async def test_claims(api):
+    """Claim (with and without ttl/grace), get as age grows, update, delete with claim, release."""
+
+    def post(queue):
+        queue.post([{"body": index} for index in range(3)])
+
+    def claim_some(queue):
+        claim = queue.claim(ttl=120, grace=60, limit=2)
+        messages = list(claim)
+        assert [message.body for message in messages] == [0, 1]
+        assert all(message.claim_id == claim.id for message in messages)
+        return claim, messages
+
+    zaqar = make_client(api)
+    queue = zaqar.queue("tasks")
+    await in_thread(post, queue)
+    claim, messages = await in_thread(claim_some, queue)
+    assert await in_thread(lambda: claim.age) == 0
+    api.advance(2)
+
+    def inspect_and_update():
+        assert claim.age == 2
+        assert claim.ttl == 120
+        claim.update(ttl=300, grace=60)
+        fresh = queue.claim(id=claim.id)
+        assert fresh.ttl == 300
+        assert [message.id for message in fresh] == [message.id for message in messages]
+        messages[0].delete()
+        assert [message.body for message in queue.messages(echo=True)] == [2]
+        defaults = queue.claim()
+        assert [message.body for message in defaults] == [2]
+        assert defaults.ttl == 300
+        defaults.delete()
+        claim.delete()
+        assert sorted(m.body for m in queue.messages(echo=True)) == [1, 2]
+        empty = zaqar.queue("nothing").claim()
+        assert empty.id is None
+        assert list(empty) == []
+
+    await in_thread(inspect_and_update)

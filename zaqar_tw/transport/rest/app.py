@@ -1,0 +1,256 @@
+"""The REST transport of API v2: routing and the HTTP half of the request pipeline.
+
+Order of the checks (spec section 0.1), each answered with the domain error family:
+
+1. ``OPTIONS`` on any path: 200, empty, nothing else checked.
+2. Routing: an unknown path (``/v2`` without its slash included) is a 404 before any header
+   is read.
+3. ``Content-Type: application/x-www-form-urlencoded`` with a ``Content-Length``: 400.
+4. ``Accept`` must allow ``application/json`` (absent is fine): 406.
+5. The authenticator turns the headers into a RequestContext (Client-ID, project), except
+   for ``/``.
+6. A method the path does not serve: 405 with ``Allow``.
+7. The core operation, given raw strings and bytes: it checks the queue name, then the
+   policy, then the parameters, then the body.
+
+Every response, errors included, carries ``x-openstack-request-id: req-<uuid4>``.
+"""
+
+import dataclasses
+import uuid
+
+from klein import Klein
+from twisted.internet.defer import maybeDeferred
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from werkzeug.exceptions import HTTPException
+
+from zaqar_tw import errors
+from zaqar_tw.transport.rest.bounded import bounded_request_factory
+from zaqar_tw.transport.rest.claims import ClaimsResource
+from zaqar_tw.transport.rest.errors import accepts_json, not_acceptable, render_error
+from zaqar_tw.transport.rest.health import HealthResource
+from zaqar_tw.transport.rest.home import HomeResource
+from zaqar_tw.transport.rest.messages import MessagesResource
+from zaqar_tw.transport.rest.queues import QueuesResource
+from zaqar_tw.transport.rest.responses import empty_response
+
+REQUEST_ID = b"x-openstack-request-id"
+_FORM = "application/x-www-form-urlencoded"
+
+
+class Route:
+    """What one path serves: a handler per method, and whether callers must identify."""
+
+    def __init__(self, handlers, authenticated=True):
+        """:param handlers: method name (``"GET"``) to ``async (request, ctx, **params)``.
+        :param authenticated: whether the authenticator runs (not for ``/``).
+        """
+        self.handlers = handlers
+        self.authenticated = authenticated
+
+    @property
+    def allow(self):
+        """The ``Allow`` header: the methods served, sorted, then ``OPTIONS``."""
+        return ", ".join(sorted(self.handlers) + ["OPTIONS"])
+
+
+class RestApi:
+    """The Klein application of API v2, bound to one core.
+
+    :ivar app: the routes; each path is one route serving every method, so that the
+        header checks run before a 405 is decided.
+    """
+
+    app = Klein()
+    _log = Logger()
+
+    def __init__(self, core, config, authenticator):
+        """:param core: the :class:`zaqar_tw.core.Core`.
+        :param config: the :class:`zaqar_tw.config.Config`.
+        :param authenticator: an :class:`zaqar_tw.interfaces.IAuthenticator` provider.
+        """
+        self._config = config
+        self._authenticator = authenticator
+        home = HomeResource(config)
+        health = HealthResource(core)
+        queues = QueuesResource(core)
+        messages = MessagesResource(core)
+        claims = ClaimsResource(core)
+        self._routes = {
+            "versions": Route({"GET": home.versions}, authenticated=False),
+            "home": Route({"GET": home.home}),
+            "ping": Route({"GET": health.ping, "HEAD": health.ping_head}),
+            "queues": Route({"GET": queues.list}),
+            "queue": Route(
+                {
+                    "GET": queues.get,
+                    "PUT": queues.create,
+                    "PATCH": queues.update,
+                    "DELETE": queues.delete,
+                }
+            ),
+            "queue_stats": Route({"GET": queues.stats}),
+            "queue_purge": Route({"POST": queues.purge}),
+            "messages": Route(
+                {"GET": messages.list, "POST": messages.post, "DELETE": messages.delete_many}
+            ),
+            "message": Route({"GET": messages.get, "DELETE": messages.delete}),
+            "claims": Route({"POST": claims.create}),
+            "claim": Route({"GET": claims.get, "PATCH": claims.update, "DELETE": claims.delete}),
+        }
+        if config.default.admin_mode:
+            self._routes["health"] = Route({"GET": health.status})
+
+    def resource(self):
+        """The :class:`twisted.web.resource.IResource` serving the API."""
+        return _RequestIdResource(self.app.resource())
+
+    def site(self):
+        """A :class:`twisted.web.server.Site` serving the API (no tracebacks to clients)."""
+        site = Site(self.resource())
+        site.displayTracebacks = False
+        site.requestFactory = bounded_request_factory(self.max_body)
+        return site
+
+    @property
+    def max_body(self):
+        """Bodies past this many bytes get a 413 without being buffered (twice the largest
+        body any operation accepts, so moderate overflows still get the operation's own 400)."""
+        limits = self._config.transport
+        return 2 * max(limits.max_messages_post_size, limits.max_queue_metadata)
+
+    # The pipeline.
+
+    async def _serve(self, request, name, **params):
+        route = self._routes.get(name)
+        if route is None:
+            raise errors.NotFound(title="404 Not Found")
+        content_type = request.getHeader(b"content-type")
+        if (
+            content_type is not None
+            and request.getHeader(b"content-length") is not None
+            and content_type.decode("latin-1").split(";")[0].strip().lower() == _FORM
+        ):
+            raise errors.BadRequest(
+                "This service does not read form-encoded bodies; send application/json.",
+                title="Invalid Content-Type",
+            )
+        accept = request.getHeader(b"accept")
+        if not accepts_json(None if accept is None else accept.decode("latin-1")):
+            raise not_acceptable()
+        ctx = None
+        if route.authenticated:
+            ctx = await maybeDeferred(
+                self._authenticator.authenticate,
+                _headers(request),
+                request.path.decode("utf-8", "replace"),
+            )
+            ctx = dataclasses.replace(
+                ctx, request_id=request.responseHeaders.getRawHeaders(REQUEST_ID)[0].decode()
+            )
+        handler = route.handlers.get(request.method.decode("latin-1"))
+        if handler is None:
+            raise errors.MethodNotAllowed(headers={"Allow": route.allow})
+        return await handler(request, ctx, **params)
+
+    # The routes: one per path, every method.
+
+    @app.route("/", endpoint="versions")
+    def _versions(self, request):
+        return self._serve(request, "versions")
+
+    @app.route("/v2/", endpoint="home")
+    def _home(self, request):
+        return self._serve(request, "home")
+
+    @app.route("/v2/ping", endpoint="ping")
+    def _ping(self, request):
+        return self._serve(request, "ping")
+
+    @app.route("/v2/health", endpoint="health")
+    def _health(self, request):
+        return self._serve(request, "health")
+
+    @app.route("/v2/queues", endpoint="queues")
+    def _queues(self, request):
+        return self._serve(request, "queues")
+
+    @app.route("/v2/queues/<queue>", endpoint="queue")
+    def _queue(self, request, queue):
+        return self._serve(request, "queue", queue=queue)
+
+    @app.route("/v2/queues/<queue>/stats", endpoint="queue_stats")
+    def _queue_stats(self, request, queue):
+        return self._serve(request, "queue_stats", queue=queue)
+
+    @app.route("/v2/queues/<queue>/purge", endpoint="queue_purge")
+    def _queue_purge(self, request, queue):
+        return self._serve(request, "queue_purge", queue=queue)
+
+    @app.route("/v2/queues/<queue>/messages", endpoint="messages")
+    def _messages(self, request, queue):
+        return self._serve(request, "messages", queue=queue)
+
+    @app.route("/v2/queues/<queue>/messages/<message_id>", endpoint="message")
+    def _message(self, request, queue, message_id):
+        return self._serve(request, "message", queue=queue, message_id=message_id)
+
+    @app.route("/v2/queues/<queue>/claims", endpoint="claims")
+    def _claims(self, request, queue):
+        return self._serve(request, "claims", queue=queue)
+
+    @app.route("/v2/queues/<queue>/claims/<claim_id>", endpoint="claim")
+    def _claim(self, request, queue, claim_id):
+        return self._serve(request, "claim", queue=queue, claim_id=claim_id)
+
+    # Errors, rendered in one place.
+
+    @app.handle_errors(HTTPException)
+    def _routing_error(self, request, failure):
+        """No route for the path (werkzeug's NotFound, or its redirect to add a slash)."""
+        return render_error(request, errors.NotFound(title="404 Not Found"))
+
+    @app.handle_errors(errors.ZaqarError)
+    def _domain_error(self, request, failure):
+        return render_error(request, failure.value)
+
+    @app.handle_errors(Exception)
+    def _unexpected_error(self, request, failure):
+        self._log.failure(
+            "Unexpected error serving {method} {uri}",
+            failure,
+            method=request.method,
+            uri=request.uri,
+        )
+        return render_error(request, errors.ZaqarError(str(failure.value)))
+
+
+def _headers(request):
+    """The request headers as lowercase names to text (repeated headers joined)."""
+    return {
+        name.decode("latin-1").lower(): ", ".join(value.decode("latin-1") for value in values)
+        for name, values in request.requestHeaders.getAllRawHeaders()
+    }
+
+
+class _RequestIdResource(Resource):
+    """Stamps every response with a request id and answers ``OPTIONS`` on any path, then
+    hands the request to the Klein resource."""
+
+    isLeaf = True
+
+    def __init__(self, inner):
+        super().__init__()
+        self._inner = inner
+
+    def render(self, request):
+        request.defaultContentType = None
+        request.setHeader(REQUEST_ID, f"req-{uuid.uuid4()}")
+        if request.method == b"OPTIONS":
+            return empty_response(request, 200)
+        if getattr(request, "too_large", False):
+            return render_error(request, errors.PayloadTooLarge(
+                f"The request body is larger than {request.max_body} bytes."))
+        return self._inner.render(request)
