@@ -17,9 +17,16 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the culprit."""
 
 
-def _opt(default, *, choices=None, minimum=None, maximum=None, secret=False):
-    """Declare an option: its default and the values it accepts."""
-    meta = {"choices": choices, "min": minimum, "max": maximum, "secret": secret}
+def _opt(default, *, choices=None, minimum=None, maximum=None, secret=False, none_text=False):
+    """Declare an option: its default and the values it accepts.
+
+    ``none_text`` keeps the word ``none`` as text (an endpoint turned off) instead of reading
+    it as unset.
+    """
+    meta = {
+        "choices": choices, "min": minimum, "max": maximum, "secret": secret,
+        "none_text": none_text,
+    }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -165,8 +172,8 @@ class ServiceSection:
     built from ``[drivers:transport:wsgi]`` and ``[drivers:transport:websocket]``.
     """
 
-    rest: str | None = _opt(None)
-    websocket: str | None = _opt(None)
+    rest: str | None = _opt(None, none_text=True)
+    websocket: str | None = _opt(None, none_text=True)
     workers: int = _opt(1, minimum=1)
 
 
@@ -251,6 +258,8 @@ def _parse(section, fld, text):
     kind = fld.type
     text = text.strip()
     optional = "None" in str(kind)
+    if optional and fld.metadata.get("none_text") and text.lower() == "none":
+        return "none"
     if optional and text in ("", "None", "none"):
         return None
     try:

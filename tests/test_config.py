@@ -1,0 +1,184 @@
+"""Configuration: precedence of files and command line; errors that name the culprit."""
+
+import dataclasses
+import os
+import re
+
+import pytest
+
+from zaqar_tw import config
+from zaqar_tw.config import Config, ConfigError
+
+SAMPLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "etc", "zaqar.conf")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A temporary HOME, so ~/.zaqar/zaqar.conf is ours and no user config leaks in."""
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("HOME", str(path))
+    return path
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults_without_any_file(home):
+    """With no user file and no /etc file, the built-in defaults apply."""
+    if os.path.exists("/etc/zaqar/zaqar.conf"):
+        pytest.skip("/etc/zaqar/zaqar.conf exists on this machine and would be read")
+    assert config.default_config_path() is None
+    loaded = config.load()
+    assert loaded == Config()
+    assert loaded.source is None
+    assert loaded.redis.uri == "embedded"
+    assert loaded.rest_endpoint == "tcp:8888:interface=127.0.0.1"
+    assert loaded.websocket_endpoint == "tcp:9000:interface=127.0.0.1"
+
+
+def test_user_file_is_read_when_it_exists(home):
+    """~/.zaqar/zaqar.conf is the file used when none is named."""
+    path = write(home / ".zaqar" / "zaqar.conf", "[drivers:transport:wsgi]\nport = 7777\n")
+    assert config.default_config_path() == path
+    loaded = config.load()
+    assert loaded.source == path
+    assert loaded.wsgi.port == 7777
+    assert loaded.rest_endpoint == "tcp:7777:interface=127.0.0.1"
+
+
+def test_command_line_beats_the_file(home):
+    """Overrides (the command line) win over the same option in the file."""
+    write(
+        home / ".zaqar" / "zaqar.conf",
+        "[drivers:message_store:redis]\nuri = redis://10.0.0.1:6379\n"
+        "[DEFAULT]\nadmin_mode = false\n",
+    )
+    loaded = config.load(None, [
+        ("drivers:message_store:redis", "uri", "redis://127.0.0.1:6380/2"),
+        ("DEFAULT", "admin_mode", "true"),
+    ])
+    assert loaded.redis.uri == "redis://127.0.0.1:6380/2"
+    assert loaded.default.admin_mode is True
+
+
+def test_named_file_beats_the_user_file(home, tmp_path):
+    """An explicit path is read instead of ~/.zaqar/zaqar.conf."""
+    write(home / ".zaqar" / "zaqar.conf", "[service]\nworkers = 3\n")
+    named = write(tmp_path / "other.conf", "[transport]\nmax_messages_per_page = 15\n")
+    loaded = config.load(named)
+    assert loaded.source == named
+    assert loaded.service.workers == 1
+    assert loaded.transport.max_messages_per_page == 15
+
+
+def test_missing_named_file_is_an_error(tmp_path):
+    """A named file that does not exist is refused, naming it."""
+    missing = str(tmp_path / "nope.conf")
+    with pytest.raises(ConfigError, match=re.escape(missing)):
+        config.load(missing)
+
+
+@pytest.mark.parametrize("text, named", [
+    ("[nonsense]\nx = 1\n", "[nonsense]"),
+    ("[transport]\nmax_pages = 3\n", "'max_pages' in [transport]"),
+    ("[drivers:transport:wsgi]\nport = eighty\n", "[drivers:transport:wsgi] port"),
+    ("[drivers:transport:wsgi]\nport = 70000\n", "[drivers:transport:wsgi] port"),
+    ("[DEFAULT]\nadmin_mode = maybe\n", "[DEFAULT] admin_mode"),
+    ("[embedded]\nappendfsync = never\n", "[embedded] appendfsync"),
+    ("[transport]\ndefault_claim_ttl = 10\n", "[transport] default_claim_ttl"),
+    ("[service]\nworkers = 0\n", "[service] workers"),
+    ("no section header\n", "cannot read config file"),
+])
+def test_bad_file_names_the_culprit(tmp_path, text, named):
+    """An unknown section or option, or a bad value, is an error naming it and the file."""
+    path = write(tmp_path / "bad.conf", text)
+    with pytest.raises(ConfigError) as raised:
+        config.load(path)
+    assert named in str(raised.value)
+    assert path in str(raised.value)
+
+
+def test_bad_override_names_the_option():
+    """A bad command-line value is an error naming the section and option."""
+    with pytest.raises(ConfigError, match=r"\[service\] workers"):
+        config.load(None, [("service", "workers", "many")])
+
+
+def test_cross_option_rule():
+    """A default above its maximum is refused."""
+    with pytest.raises(ConfigError, match="default_message_ttl"):
+        config.load(None, [("transport", "default_message_ttl", "100000"),
+                           ("transport", "max_message_ttl", "60000")])
+
+
+def test_free_form_sections_are_kept(tmp_path):
+    """Sections of other libraries' conventions are accepted as written."""
+    path = write(tmp_path / "z.conf", "[keystone_authtoken]\nwww_authenticate_uri = http://k\n")
+    assert config.load(path).free_form == {
+        "keystone_authtoken": {"www_authenticate_uri": "http://k"}
+    }
+
+
+def test_none_turns_a_transport_off(tmp_path):
+    """``none`` as an endpoint (file or command line) turns that listener off."""
+    path = write(tmp_path / "z.conf", "[service]\nwebsocket = none\n")
+    loaded = config.load(path, [("service", "rest", "none")])
+    assert loaded.rest_endpoint is None
+    assert loaded.websocket_endpoint is None
+    unset = config.load(path, [("service", "rest", "")])
+    assert unset.rest_endpoint == "tcp:8888:interface=127.0.0.1"
+
+
+def sample_options():
+    """The sample's commented-out ``#name = value`` lines, by section."""
+    options, section = {}, None
+    with open(SAMPLE, encoding="utf-8") as handle:
+        for line in handle:
+            header = re.match(r"^\[(.+)\]\s*$", line)
+            if header:
+                section = header.group(1)
+                continue
+            option = re.match(r"^#([a-z_]+) =(.*)$", line.rstrip("\n"))
+            if option:
+                options.setdefault(section, {})[option.group(1)] = option.group(2).strip()
+    return options
+
+
+def test_sample_documents_every_option():
+    """etc/zaqar.conf lists every option of every section of config.py."""
+    documented = sample_options()
+    for section, (_, cls) in config.SECTIONS.items():
+        names = [f.name for f in dataclasses.fields(cls)]
+        assert sorted(documented.get(section, {})) == sorted(names), section
+    assert set(documented) == set(config.SECTIONS)
+
+
+def test_sample_values_are_the_defaults(tmp_path):
+    """Uncommenting every option of etc/zaqar.conf yields exactly the built-in defaults."""
+    with open(SAMPLE, encoding="utf-8") as handle:
+        text = re.sub(r"(?m)^#([a-z_]+ =)", r"\1", handle.read())
+    path = write(tmp_path / "uncommented.conf", text)
+    loaded = config.load(path)
+    loaded.source = None
+    assert loaded == Config()
+
+
+def test_policy_sample_matches_the_built_in_rules():
+    """etc/policy.json holds every rule of the API, restricted exactly as the built-in policy."""
+    import json
+
+    from zaqar_tw.auth.policy import DEFAULT_RULES
+
+    with open(os.path.join(os.path.dirname(SAMPLE), "policy.json"), encoding="utf-8") as handle:
+        sample = json.load(handle)
+    restricted = {name: rule for name, rule in sample.items() if rule}
+    assert restricted.pop("context_is_admin") == "role:admin"
+    assert restricted == DEFAULT_RULES
+    for family, count in (("queues:", 8), ("messages:", 5), ("claims:", 4),
+                          ("subscription:", 6), ("topics:", 7), ("pools:", 5), ("flavors:", 5)):
+        assert len([name for name in sample if name.startswith(family)]) == count, family
+    assert {"ping:get", "health:get"} <= set(sample)

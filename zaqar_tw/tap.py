@@ -1,0 +1,174 @@
+"""``twistd zaqar``: the command line, and the one place that imports the reactor.
+
+Command-line values override the config file (``--config FILE``, else
+``~/.zaqar/zaqar.conf`` if it exists, else ``/etc/zaqar/zaqar.conf``, else the defaults).
+Every mistake is a :class:`~twisted.python.usage.UsageError` naming the option, so twistd
+prints it and exits non-zero before anything starts.
+"""
+
+import os
+from urllib.parse import urlsplit
+
+from twisted.internet import endpoints
+from twisted.python import usage
+
+from zaqar_tw import config as configuration
+from zaqar_tw import service
+from zaqar_tw.storage import embedded
+
+STORE_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel")
+
+
+class _NoReactor:
+    """Stands in for the reactor while an endpoint string is only being checked."""
+
+
+def _check_endpoint(option, value):
+    if value.strip().lower() == "none":
+        return "none"
+    try:
+        endpoints.serverFromString(_NoReactor(), value)
+    except Exception as exc:
+        raise usage.UsageError(f"--{option}: bad endpoint {value!r}: {exc}") from None
+    return value
+
+
+class Options(usage.Options):
+    """The options of ``twistd zaqar``."""
+
+    synopsis = (
+        "[--config FILE] [--rest ENDPOINT] [--websocket ENDPOINT] [--store URI] "
+        "[--auth noauth|keystone] [--admin-mode] [--workers N]"
+    )
+    longdesc = (
+        "Run zaqar-tw, a message service speaking the OpenStack Zaqar API v2. By default it "
+        "serves REST on tcp:8888:interface=127.0.0.1 and keeps its data in a private "
+        "redis-server under ~/.zaqar/data. Command-line values override the config file."
+    )
+    optFlags = [
+        ["admin-mode", None, "Serve the admin API (health, pools, flavors)."],
+    ]
+    optParameters = [
+        ["config", "c", None,
+         "Config file (default: ~/.zaqar/zaqar.conf if it exists, else /etc/zaqar/zaqar.conf, "
+         "else built-in defaults)."],
+        ["rest", None, None,
+         "REST listener: a Twisted endpoint string, or 'none' to turn REST off "
+         "(default tcp:8888:interface=127.0.0.1)."],
+        ["websocket", None, None,
+         "WebSocket listener: a Twisted endpoint string, or 'none' "
+         "(default tcp:9000:interface=127.0.0.1)."],
+        ["store", None, None,
+         "Store URI: 'embedded' (default: a private redis-server, data in ~/.zaqar/data), "
+         "redis://[:password@]host[:port][/db], or redis+unix:///path.sock?db=N."],
+        ["auth", None, None,
+         "Authentication: noauth (default: project from X-Project-ID) or keystone."],
+        ["workers", None, None, "Worker processes sharing the listeners (N >= 1; default 1)."],
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self.config = None
+
+    def _check_config(self, path):
+        path = os.path.expanduser(path)
+        if not os.path.isfile(path):
+            raise usage.UsageError(f"--config: {path} is not a file")
+        return path
+
+    def _check_store(self, uri):
+        uri = uri.strip()
+        if uri == "embedded":
+            return uri
+        try:
+            scheme = urlsplit(uri).scheme
+        except ValueError as exc:
+            raise usage.UsageError(f"--store: bad URI {uri!r}: {exc}") from None
+        if scheme not in STORE_SCHEMES:
+            raise usage.UsageError(
+                f"--store: bad URI {uri!r}: use embedded, redis://host:port or "
+                f"redis+unix:///path.sock"
+            )
+        return uri
+
+    def _check_auth(self, strategy):
+        if strategy not in ("noauth", "keystone"):
+            raise usage.UsageError(f"--auth: must be noauth or keystone, not {strategy!r}")
+        return strategy
+
+    def _check_workers(self, count):
+        try:
+            workers = int(count)
+        except ValueError:
+            workers = 0
+        if workers < 1:
+            raise usage.UsageError(f"--workers: must be a whole number >= 1, not {count!r}")
+        return workers
+
+    def _check_values(self):
+        checks = {
+            "config": self._check_config,
+            "rest": lambda value: _check_endpoint("rest", value),
+            "websocket": lambda value: _check_endpoint("websocket", value),
+            "store": self._check_store,
+            "auth": self._check_auth,
+            "workers": self._check_workers,
+        }
+        for key, check in checks.items():
+            if self[key] is not None:
+                self[key] = check(self[key])
+
+    def overrides(self):
+        """The command-line values as ``(section, option, text)`` triples for config.load."""
+        pairs = [
+            ("store", "drivers:message_store:redis", "uri"),
+            ("rest", "service", "rest"),
+            ("websocket", "service", "websocket"),
+            ("workers", "service", "workers"),
+            ("auth", "DEFAULT", "auth_strategy"),
+        ]
+        result = [
+            (section, name, str(self[key]))
+            for key, section, name in pairs
+            if self[key] is not None
+        ]
+        if self["admin-mode"]:
+            result.append(("DEFAULT", "admin_mode", "true"))
+        return result
+
+    def postOptions(self):
+        """Check each value, then build the configuration now, so twistd reports any
+        mistake before starting."""
+        self._check_values()
+        self.config = load_config(self)
+
+
+def load_config(options):
+    """The configuration the options ask for.
+
+    :raises usage.UsageError: the file or a value is wrong, or asks for something this
+        version cannot do.
+    """
+    try:
+        config = configuration.load(options["config"], options.overrides())
+        service.check(config)
+        if config.redis.uri.strip() == "embedded":
+            embedded.check(config.embedded)
+    except (configuration.ConfigError, embedded.EmbeddedRedisError) as exc:
+        raise usage.UsageError(str(exc)) from None
+    return config
+
+
+def makeService(options):
+    """Build the zaqar-tw service for twistd.
+
+    :param options: parsed :class:`Options`.
+    :raises usage.UsageError: the configuration cannot be used.
+    """
+    config = options.config if options.config is not None else load_config(options)
+    from twisted.internet import reactor
+
+    try:
+        return service.makeService(config, reactor)
+    except configuration.ConfigError as exc:
+        raise usage.UsageError(str(exc)) from None
