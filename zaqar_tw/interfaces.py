@@ -17,9 +17,13 @@ Storage contracts in brief (``tests/storage/`` checks them against every store):
 
   ``claim_id`` is set only while the message is held by a live claim.  ``age`` is whole
   seconds since ``created``.  ``ttl`` is the current ttl (a claim's grace may raise it).
-* A message is *expired* once ``now >= created + ttl``; expired messages are invisible to every
-  read, claim, pop and count.  It is *delayed* while ``now < created + delay``.  It is
-  *claimed* while it carries a claim whose expiry is later than now.
+* A message is *expired* once ``now`` reaches its expiry: ``created + ttl``, or later when a
+  claim's grace extended it; expired messages are invisible to every read, claim, pop and
+  count (an expired marker counts as unknown).  It is *delayed* while
+  ``now < created + delay``.  It is *claimed* while it carries a claim whose expiry is later
+  than now.
+* A caller sees its own completed writes: a read issued after an earlier write's Deferred
+  fired reflects that write.
 """
 
 from zope.interface import Attribute, Interface
@@ -177,6 +181,13 @@ class IStorage(Interface):
     messages = Attribute("The IMessageStore provider.")
     claims = Attribute("The IClaimStore provider.")
 
+    def connect():
+        """Start using the back end (the service calls it once, at start-up).
+
+        :returns: Deferred firing once the back end is ready.  Until it is (and whenever
+            it cannot be reached), operations fail with ``StoreUnavailable``.
+        """
+
     def ping():
         """:returns: Deferred firing with whether the back end answers."""
 
@@ -205,13 +216,57 @@ class IPolicy(Interface):
 
 
 class IMessageFilter(Interface):
-    """A stage of the message filter chain (built by the plugins issue)."""
+    """A stage of the message filter chain (``[filters] chain``), registered in the
+    ``zaqar_tw.filters`` entry-point group.  The class is built once at start-up as
+    ``cls(config, options)``: the :class:`~zaqar_tw.config.Config` and the ``[filter:<name>]``
+    section as a dict of strings (``{}`` when absent).
+
+    Each hook may return its result directly, or a Deferred or coroutine firing with it; the
+    chain awaits one filter before calling the next.  Hooks may change the message dicts in
+    place.  A hook refuses a request by raising a :class:`zaqar_tw.errors.ZaqarError`
+    (usually ``BadRequest``); the caller sees it as is.
+    """
+
+    needs_metadata = Attribute(
+        "Whether on_read needs the queue's metadata.  When no filter of the chain sets it, "
+        "reads cost no extra store round trip and on_read gets None for the metadata.  "
+        "(on_post always gets it: posting reads it anyway.)"
+    )
 
     def on_post(messages, queue_metadata, context):
-        """:returns: Deferred firing with the (possibly transformed) messages to store."""
+        """Called on every message post, before anything is stored, in the configured order.
+
+        :param messages: the messages about to be stored, in the posted order: dicts
+            ``{"ttl": int, "delay": int, "body": <JSON value>}``, maybe with ``"checksum"``.
+        :param queue_metadata: the queue's stored metadata dict (``{}`` for a new queue).
+        :param context: the :class:`~zaqar_tw.context.RequestContext` of the poster.
+        :returns: the messages to store (same number, same order), or a Deferred firing
+            with them.
+        :raises zaqar_tw.errors.BadRequest: a message is refused; nothing is stored.  The
+            description should name the message's index in the posted list (from 0), e.g.
+            ``"Message 2 ..."``.
+        """
 
     def on_read(messages, queue_metadata, context):
-        """:returns: Deferred firing with the (possibly transformed) messages to return."""
+        """Called on every message read (list, get, bulk get, pop, claim create and get,
+        queue stats; notifications once they exist), in the reverse of the configured order.
+
+        :param messages: store message dicts (see the module docstring); never empty.
+        :param queue_metadata: the queue's metadata dict, or ``None`` unless some filter of
+            the chain has ``needs_metadata``.
+        :param context: the :class:`~zaqar_tw.context.RequestContext` of the reader.
+        :returns: the messages to return (same number, same order), or a Deferred firing
+            with them.
+        """
+
+    def check_metadata(queue_metadata, context):
+        """Called when a queue create (PUT) or update (PATCH) is about to store metadata.
+
+        :param queue_metadata: the complete metadata dict that would be stored.
+        :returns: ``None``, or a Deferred firing with ``None``.
+        :raises zaqar_tw.errors.BadRequest: the metadata is unacceptable to this filter;
+            nothing is stored.
+        """
 
 
 class INotifier(Interface):

@@ -9,6 +9,7 @@ from zaqar_tw.core.claims import ClaimOperations
 from zaqar_tw.core.health import HealthOperations
 from zaqar_tw.core.messages import MessageOperations
 from zaqar_tw.core.queues import QueueOperations
+from zaqar_tw.plugins import filter_chain
 
 
 class Core:
@@ -18,12 +19,17 @@ class Core:
     :param storage: the IStorage provider.
     :param clock: the IReactorTime every notion of "now" comes from.
     :param policy: the IPolicy provider (default: the built-in rules).
+    :param filters: the :class:`~zaqar_tw.filters.FilterChain` (default: built from the
+        config's ``[filters]``, see :func:`zaqar_tw.plugins.filter_chain`).
+    :raises zaqar_tw.config.ConfigError: a configured filter cannot be loaded.
     """
 
-    def __init__(self, config, storage, clock, policy=None):
+    def __init__(self, config, storage, clock, policy=None, filters=None):
         policy = policy or DefaultPolicy()
-        parts = (config, storage, clock, policy)
+        filters = filter_chain(config) if filters is None else filters
+        parts = (config, storage, clock, policy, filters)
         self.config = config
+        self.filters = filters
         self.storage = storage
         self.clock = clock
         self.queues = QueueOperations(*parts)

@@ -19,7 +19,10 @@ class ClaimOperations(Operations):
         )
         document = v.parse_document(body, required=False)
         ttl, grace = self._lease({} if document is None else document)
-        return await self.storage.claims.create(ctx.project, queue, ttl, grace, limit)
+        claim_id, messages = await self.storage.claims.create(
+            ctx.project, queue, ttl, grace, limit
+        )
+        return claim_id, await self.filtered(ctx, queue, messages)
 
     @operation("claims:get", "Claim could not be queried.")
     async def get(self, ctx, queue, claim_id):
@@ -30,7 +33,7 @@ class ClaimOperations(Operations):
         if found is None:
             raise ClaimDoesNotExist(claim_id, queue, ctx.project)
         claim, messages = found
-        return dict(claim, messages=messages)
+        return dict(claim, messages=await self.filtered(ctx, queue, messages))
 
     @operation("claims:update", "Claim could not be updated.")
     async def update(self, ctx, queue, claim_id, body):

@@ -1,8 +1,5 @@
 """Message operations: post, list, get, bulk get, delete, bulk delete and pop."""
 
-import hashlib
-import json
-
 from zaqar_tw.core import validation as v
 from zaqar_tw.core.operation import Operations, operation
 from zaqar_tw.errors import BadRequest, InvalidBody, MessageDoesNotExist, NotFound, QueueDoesNotExist
@@ -31,6 +28,8 @@ class MessageOperations(Operations):
         messages = [self._message(item, default_ttl, queue_delay) for item in items]
         if not messages:
             raise BadRequest("No messages to enqueu.")
+        if self.filters:
+            messages = await self.filters.on_post(messages, metadata, ctx)
         return await self.storage.messages.post(ctx.project, queue, messages, ctx.client_id)
 
     def _message(self, item, default_ttl, queue_delay):
@@ -52,10 +51,7 @@ class MessageOperations(Operations):
                     f"{self.limits.max_message_delay} seconds,and must be at least 0 seconds "
                     "long."
                 )
-        message = {"ttl": ttl, "delay": delay, "body": body}
-        if self.config.default.enable_checksum:
-            message["checksum"] = checksum(body)
-        return message
+        return {"ttl": ttl, "delay": delay, "body": body}
 
     def _check_post_size(self, size, queue_max):
         limit = self.limits.max_messages_post_size
@@ -77,7 +73,7 @@ class MessageOperations(Operations):
                    include_claimed=None, include_delayed=None):
         """:returns: a page of messages (empty for a queue that does not exist)."""
         limit = v.check_limit(v.as_int(limit, "limit"), self.limits.max_messages_per_page)
-        return await self.storage.messages.list(
+        messages = await self.storage.messages.list(
             ctx.project,
             queue,
             marker=marker,
@@ -87,6 +83,7 @@ class MessageOperations(Operations):
             include_claimed=v.as_bool(include_claimed, "include_claimed"),
             include_delayed=v.as_bool(include_delayed, "include_delayed"),
         )
+        return await self.filtered(ctx, queue, messages)
 
     @operation("messages:get", "Message could not be retrieved.")
     async def get(self, ctx, queue, message_id):
@@ -98,6 +95,7 @@ class MessageOperations(Operations):
             if not await self.storage.queues.exists(ctx.project, queue):
                 raise QueueDoesNotExist(queue, ctx.project)
             raise MessageDoesNotExist(message_id, queue, ctx.project)
+        (message,) = await self.filtered(ctx, queue, [message])
         return message
 
     @operation("messages:get_all", "Messages could not be listed.")
@@ -114,7 +112,7 @@ class MessageOperations(Operations):
                 f"No messages with IDs: {ids!r} found in the queue {queue} for project "
                 f"{ctx.project}."
             )
-        return messages
+        return await self.filtered(ctx, queue, messages)
 
     @operation("messages:delete", "Message could not be deleted.")
     async def delete(self, ctx, queue, message_id, claim_id=None):
@@ -143,7 +141,8 @@ class MessageOperations(Operations):
                 raise BadRequest(
                     f"Pop value must be at least 1 and may not be greater than {maximum}."
                 )
-            return await self.storage.messages.pop(ctx.project, queue, pop)
+            popped = await self.storage.messages.pop(ctx.project, queue, pop)
+            return await self.filtered(ctx, queue, popped)
         if len(ids) > self.limits.max_messages_per_page:
             raise BadRequest(
                 "ids parameter should have at least 1 and not greater than "
@@ -160,8 +159,3 @@ class MessageOperations(Operations):
         await self.storage.messages.bulk_delete(ctx.project, queue, ids, claim_ids=claim_ids)
         return None
 
-
-def checksum(body):
-    """The ``MD5:<hex>`` checksum of a message body, over its JSON as Python's default
-    ``json.dumps`` writes it (so it matches the reference server's)."""
-    return "MD5:" + hashlib.md5(json.dumps(body).encode("utf-8")).hexdigest()

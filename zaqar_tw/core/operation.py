@@ -9,6 +9,7 @@ import functools
 
 from zaqar_tw.core.validation import check_queue_name
 from zaqar_tw.errors import StoreUnavailable, Unavailable
+from zaqar_tw.filters.chain import FilterChain
 
 
 def operation(rule, failure, scoped=True):
@@ -39,9 +40,25 @@ def operation(rule, failure, scoped=True):
 class Operations:
     """Base of the per-resource operation groups: what every operation may use."""
 
-    def __init__(self, config, storage, clock, policy):
+    def __init__(self, config, storage, clock, policy, filters=None):
         self.config = config
         self.limits = config.transport
         self.storage = storage
         self.clock = clock
         self.policy = policy
+        self.filters = FilterChain() if filters is None else filters
+
+    async def filtered(self, ctx, queue, messages):
+        """Pass messages read from ``queue`` through the filter chain's read hooks.
+
+        Costs nothing when the chain is empty or nothing was read; reads the queue's metadata
+        (one store round trip) only when a filter needs it.
+
+        :returns: the messages to hand out.
+        """
+        if not self.filters or not messages:
+            return messages
+        metadata = None
+        if self.filters.needs_metadata:
+            metadata = await self.storage.queues.get_metadata(ctx.project, queue) or {}
+        return await self.filters.on_read(messages, metadata, ctx)

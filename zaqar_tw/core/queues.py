@@ -21,8 +21,11 @@ class QueueOperations(Operations):
     """Every queue operation of the API."""
 
     @operation("queues:get_all", "Queues could not be listed.", scoped=False)
-    async def list(self, ctx, marker=None, limit=None, detailed=None, with_count=None):
-        """:returns: ``{"queues": [{"name"[, "metadata"]}], "count": int | None}``."""
+    async def list(self, ctx, marker=None, limit=None, detailed=None, with_count=None,
+                   raw=False):
+        """:param raw: show detailed metadata as stored, without reserved defaults
+            (WebSocket).
+        :returns: ``{"queues": [{"name"[, "metadata"]}], "count": int | None}``."""
         limit = v.check_limit(
             v.as_int(limit, "limit"), self.limits.max_queues_per_page, wording="no"
         )
@@ -31,7 +34,7 @@ class QueueOperations(Operations):
         queues = await self.storage.queues.list(
             ctx.project, marker=marker, limit=limit, detailed=detailed
         )
-        if detailed:
+        if detailed and not raw:
             queues = [
                 {"name": q["name"], "metadata": v.with_reserved_defaults(q["metadata"], self.limits)}
                 for q in queues
@@ -49,6 +52,8 @@ class QueueOperations(Operations):
         document = v.parse_document(body, required=False)
         metadata = {} if document is None else v.require_object(document)
         v.check_reserved_metadata(metadata, self.limits, "Invalid API request")
+        if self.filters:
+            await self.filters.check_metadata(metadata, ctx)
         return await self.storage.queues.create(ctx.project, name, metadata)
 
     @operation("queues:get", "Queue metadata could not be retrieved.")
@@ -84,6 +89,8 @@ class QueueOperations(Operations):
             _apply(metadata, reserved, op, key, value)
         self._check_size(len(orjson.dumps(metadata)), InvalidBody)
         v.check_reserved_metadata(metadata, self.limits, "Invalid request body")
+        if self.filters:
+            await self.filters.check_metadata(metadata, ctx)
         if not await self.storage.queues.set_metadata(ctx.project, name, metadata):
             raise QueueDoesNotExist(name, ctx.project)
         return v.with_reserved_defaults(metadata, self.limits)
@@ -100,8 +107,11 @@ class QueueOperations(Operations):
         stats = await self.storage.queues.stats(ctx.project, name)
         counts = {key: stats[key] for key in ("claimed", "free", "total")}
         if counts["total"] and stats.get("oldest") and stats.get("newest"):
-            counts["oldest"] = stats["oldest"]
-            counts["newest"] = stats["newest"]
+            ends = [stats["oldest"]]
+            if stats["newest"] is not stats["oldest"]:
+                ends.append(stats["newest"])
+            ends = await self.filtered(ctx, name, ends)
+            counts["oldest"], counts["newest"] = ends[0], ends[-1]
         return {"messages": counts}
 
     @operation("queues:purge", "Queue could not be purged.")

@@ -1,0 +1,104 @@
+"""Providers found by name: storage back ends, authenticators, message filters and notifiers.
+
+Each kind is an entry-point group; the built-in providers register in ``pyproject.toml``
+exactly as a third-party package does, so none is special.  A provider is a class; it must
+provide the group's interface, checked with ``zope.interface.verify.verifyClass`` when it is
+loaded at start-up.
+"""
+
+from importlib.metadata import entry_points
+
+from zope.interface.exceptions import Invalid
+from zope.interface.verify import verifyClass
+
+from zaqar_tw.config import ConfigError
+from zaqar_tw.interfaces import IAuthenticator, IMessageFilter, INotifier, IStorage
+
+STORAGE = "zaqar_tw.storage"
+AUTH = "zaqar_tw.auth"
+FILTERS = "zaqar_tw.filters"
+NOTIFIERS = "zaqar_tw.notifiers"
+
+# group -> (the interface its providers must provide, what one provider is called)
+GROUPS = {
+    STORAGE: (IStorage, "storage back end"),
+    AUTH: (IAuthenticator, "authenticator"),
+    FILTERS: (IMessageFilter, "message filter"),
+    NOTIFIERS: (INotifier, "notifier"),
+}
+
+FILTER_SECTION_PREFIX = "filter:"
+
+
+def installed(group):
+    """:returns: the sorted names registered in the entry-point ``group``."""
+    return sorted({ep.name for ep in entry_points(group=group)})
+
+
+def load(group, name, option):
+    """Load the provider class registered as ``name`` in ``group`` and check its interface.
+
+    :param group: one of :data:`GROUPS`.
+    :param option: the config option that named it, e.g. ``"[drivers] message_store"``,
+        for the error message.
+    :returns: the class.
+    :raises ConfigError: naming the option and the name, and listing the installed
+        providers, when no provider has that name, it cannot be imported, it is not a class,
+        or it does not provide the group's interface.
+    """
+    interface, kind = GROUPS[group]
+
+    def refuse(reason):
+        names = ", ".join(installed(group)) or "none"
+        return ConfigError(f"{option}: {reason} (installed {kind}s: {names})")
+
+    found = entry_points(group=group, name=name)
+    if not found:
+        raise refuse(f"no {kind} named {name!r} is installed")
+    entry_point = next(iter(found))
+    where = f"{name!r} ({entry_point.value})"
+    try:
+        provider = entry_point.load()
+    except Exception as exc:
+        raise refuse(f"{where} cannot be loaded: {type(exc).__name__}: {exc}") from None
+    if not isinstance(provider, type):
+        raise refuse(f"{where} is not a class")
+    try:
+        verifyClass(interface, provider)
+    except Invalid as exc:
+        reason = " ".join(str(exc).split())
+        raise refuse(f"{where} does not implement {interface.__name__}: {reason}") from None
+    return provider
+
+
+def filter_names(config):
+    """The filters to run, in order: ``[filters] chain``, then ``checksum`` when
+    ``[DEFAULT] enable_checksum`` is on and the chain does not name it already."""
+    names = list(config.filters.chain)
+    if config.default.enable_checksum and "checksum" not in names:
+        names.append("checksum")
+    return names
+
+
+def filter_chain(config):
+    """Build the configured filter chain, each filter as ``cls(config, options)`` with the
+    options of its ``[filter:<name>]`` section.
+
+    :returns: a :class:`~zaqar_tw.filters.FilterChain` (empty when nothing is configured).
+    :raises ConfigError: a filter is unknown, named twice, or fails its interface check.
+    """
+    from zaqar_tw.filters import FilterChain
+
+    names = filter_names(config)
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"[filters] chain: {', '.join(twice)} named more than once")
+    filters = []
+    for name in names:
+        option = "[filters] chain" if name in config.filters.chain else (
+            "[DEFAULT] enable_checksum"
+        )
+        cls = load(FILTERS, name, option)
+        options = dict(config.free_form.get(FILTER_SECTION_PREFIX + name, {}))
+        filters.append(cls(config, options))
+    return FilterChain(filters, names)
