@@ -1,6 +1,7 @@
 """Fixtures that run the real service in-process on the test reactor.
 
-``api`` starts Redis storage (the shared server on 127.0.0.1:6379), the core and the REST
+``api`` starts Redis storage (the shared server on 127.0.0.1:6379; or the store that
+``ZAQAR_TEST_STORE=<name>`` names, see the ``storage`` fixture), the core and the REST
 transport listening on an ephemeral port of 127.0.0.1, all with one injected
 :class:`~twisted.internet.task.Clock`, and hands tests a client bound to a fresh project.
 Klein, txredisapi and treq are imported inside the fixtures: importing them here would
@@ -10,8 +11,11 @@ Config overrides: mark a test with ``@pytest.mark.zaqar_config((section, option,
 e.g. ``@pytest.mark.zaqar_config(("DEFAULT", "admin_mode", "true"))``.
 """
 
+import inspect
 import json
+import os
 import uuid
+from importlib.metadata import entry_points
 
 import pytest
 import pytest_twisted
@@ -23,7 +27,14 @@ from zaqar_tw.config import Config
 START = 1_700_000_000
 TIMEOUT = 30  # seconds of real time a request may take before the test fails
 REDIS_URI = "redis://127.0.0.1:6379"
+# The store the service runs on: ZAQAR_TEST_STORE=<name> (default redis).
+TEST_STORE = os.environ.get("ZAQAR_TEST_STORE", "").strip() or "redis"
 _UNSET = object()
+
+
+def pytest_report_header(config):
+    """Say which store the service fixtures run on."""
+    return f"zaqar-tw test store: {TEST_STORE}"
 
 
 def pytest_configure(config):
@@ -57,16 +68,34 @@ def clock():
 
 
 @pytest_twisted.async_yield_fixture
-async def storage(clock):
-    """The Redis store, connected to the shared Redis."""
+async def storage(clock, tmp_path):
+    """The Redis store, connected to the shared Redis; or, when ``ZAQAR_TEST_STORE`` names
+    another store, one built by that store's factory in the ``zaqar_tw.storage_tests``
+    entry-point group (protocol in ``tests/storage/conftest.py``)."""
     from twisted.internet import reactor
 
-    from zaqar_tw.storage.redis.store import RedisStorage
+    if TEST_STORE == "redis":
+        from zaqar_tw.storage.redis.store import RedisStorage
 
-    store = RedisStorage(reactor, REDIS_URI, clock=clock)
+        store = RedisStorage(reactor, REDIS_URI, clock=clock)
+    else:
+        store = _test_store_factory(TEST_STORE)(reactor, clock, tmp_path)
+        if inspect.isawaitable(store):
+            store = await store
     await store.connect()
     yield store
     await store.close()
+
+
+def _test_store_factory(name):
+    found = entry_points(group="zaqar_tw.storage_tests", name=name)
+    if not found:
+        known = sorted(ep.name for ep in entry_points(group="zaqar_tw.storage_tests"))
+        raise pytest.UsageError(
+            f"ZAQAR_TEST_STORE={name}: no factory named {name!r} in the "
+            f"zaqar_tw.storage_tests entry-point group (installed: {', '.join(known) or 'none'})"
+        )
+    return next(iter(found)).load()
 
 
 @pytest.fixture

@@ -3,8 +3,29 @@
 Every test that takes ``storage`` runs once per store of :data:`STORES`, each built on a
 ``task.Clock`` set to :data:`START` (tests advance it to make things expire) and used with a
 fresh project id, so tests never see each other's data.
+
+Which stores run: the built-in Redis store (on the shared Redis at :data:`REDIS_URI`), plus
+every factory registered in the ``zaqar_tw.storage_tests`` entry-point group, so installing a
+third-party store package that registers one makes this suite run against it.  A test checks
+that every store of ``zaqar_tw.storage`` has a factory.  The factory protocol::
+
+    factory(reactor, clock, directory) -> store
+
+* its entry-point name is the store's name in ``zaqar_tw.storage``;
+* ``reactor`` is the running reactor, ``clock`` the ``task.Clock`` every notion of "now" of
+  the store must come from, ``directory`` a ``pathlib.Path`` of an empty directory private
+  to the test (for a database file, a socket...; removed by pytest);
+* it returns a fresh, unconnected ``IStorage`` provider (or an awaitable of one); the suite
+  awaits ``store.connect()`` before the test and ``store.close()`` after it.  Data may
+  outlive the test (each test uses its own project ids).
+
+``ZAQAR_TEST_STORE=<name>`` (environment) runs the suite against that store alone, e.g.
+``ZAQAR_TEST_STORE=sqlite pytest tests/storage``; the REST fixtures of ``tests/conftest.py``
+honour the same variable.
 """
 
+import inspect
+import os
 import uuid
 from importlib.metadata import entry_points
 
@@ -13,6 +34,7 @@ import pytest_twisted
 
 START = 1_700_000_000
 REDIS_URI = "redis://127.0.0.1:6379"
+FACTORY_GROUP = "zaqar_tw.storage_tests"
 
 
 def store_class(name):
@@ -21,19 +43,36 @@ def store_class(name):
     return entry_point.load()
 
 
-def _redis(reactor, clock):
+def _redis(reactor, clock, directory):
     return store_class("redis")(reactor, REDIS_URI, clock=clock)
 
 
-# name -> builder(reactor, clock); one entry per registered store (checked by a test).
-STORES = {
-    "redis": _redis,
-}
+def _factories():
+    """name -> factory(reactor, clock, directory): Redis, then the registered ones."""
+    found = {"redis": _redis}
+    for entry_point in entry_points(group=FACTORY_GROUP):
+        found.setdefault(entry_point.name, entry_point)
+    return found
+
+
+# name -> factory (or its entry point, loaded when used); one per registered store (checked
+# by a test), or only the one ZAQAR_TEST_STORE names.
+STORES = _factories()
+SELECTED = os.environ.get("ZAQAR_TEST_STORE", "").strip()
+if SELECTED:
+    if SELECTED not in STORES:
+        raise pytest.UsageError(
+            f"ZAQAR_TEST_STORE={SELECTED}: no test factory for that store (known: "
+            f"{', '.join(sorted(STORES))}; a store registers one in {FACTORY_GROUP})"
+        )
+    STORES = {SELECTED: STORES[SELECTED]}
 
 
 @pytest.fixture
 def store_names():
     """The names of the stores this suite builds."""
+    if SELECTED:
+        pytest.skip(f"ZAQAR_TEST_STORE={SELECTED} runs this suite against that store alone")
     return set(STORES)
 
 
@@ -54,11 +93,16 @@ def project():
 
 
 @pytest_twisted.async_yield_fixture(params=sorted(STORES))
-async def storage(request, clock):
+async def storage(request, clock, tmp_path):
     """A connected store of each registered kind."""
     from twisted.internet import reactor
 
-    store = STORES[request.param](reactor, clock)
+    factory = STORES[request.param]
+    if not callable(factory):
+        factory = factory.load()
+    store = factory(reactor, clock, tmp_path)
+    if inspect.isawaitable(store):
+        store = await store
     await store.connect()
     yield store
     await store.close()
