@@ -1,0 +1,117 @@
+"""The request pipeline of one WebSocket request, in the order of spec section 2:
+
+1. decode (JSON in text messages, MessagePack in binary ones): 400 "Can't decode ...";
+2. the request must be an object: 400 "Unexpected body type. ...";
+3. the action must be known: 400 "<action> is not a valid action";
+4. the request must match the action's schema: 400 "Schema validation failed.";
+5. the authenticator turns the headers into a RequestContext, as for a REST request (a
+   connection that authenticated stays bound to its project: 403 otherwise);
+6. the core operation, whose domain errors become the reply's status and body.
+
+Nothing a client sends ends the connection: every request gets a reply.
+"""
+
+from dataclasses import dataclass
+
+from twisted.internet.defer import maybeDeferred
+from twisted.logger import Logger
+
+from zaqar_tw.errors import Forbidden
+from zaqar_tw.transport.websocket import envelope
+from zaqar_tw.transport.websocket.actions import ACTIONS, Actions, SchemaError, not_available
+
+
+@dataclass
+class Session:
+    """What one connection remembers between requests.
+
+    :ivar project: the project it authenticated to, or ``None``.
+    :ivar token: the ``X-Auth-Token`` it authenticated with, or ``None``; later requests
+        without a token of their own are identified with it.
+    """
+
+    project: str | None = None
+    token: str | None = None
+
+
+class WebSocketApi:
+    """Answers WebSocket requests with one core.
+
+    :param core: the :class:`zaqar_tw.core.Core`.
+    :param config: the :class:`zaqar_tw.config.Config`.
+    :param authenticator: an :class:`zaqar_tw.interfaces.IAuthenticator` provider (the same
+        one REST uses).
+    """
+
+    _log = Logger()
+
+    def __init__(self, core, config, authenticator):
+        self._actions = Actions(core, config)
+        self._authenticator = authenticator
+
+    async def answer(self, payload, binary, session):
+        """Answer one request.
+
+        :param payload: the request bytes.
+        :param binary: whether it came in a binary message (MessagePack).
+        :param session: the connection's :class:`Session`.
+        :returns: the reply document (see :mod:`zaqar_tw.transport.websocket.envelope`).
+        """
+        try:
+            document = envelope.decode(payload, binary)
+        except envelope.FrameError as exc:
+            return envelope.framing_error(str(exc))
+        if not isinstance(document, dict):
+            return envelope.framing_error(envelope.NOT_AN_OBJECT)
+        request = envelope.echo(document)
+        name = document.get("action")
+        action = ACTIONS.get(name) if isinstance(name, str) else None
+        if action is None:
+            return envelope.framing_error(f"{name} is not a valid action", request)
+        try:
+            headers, body = action.check(document)
+        except SchemaError as exc:
+            self._log.debug("{action}: schema validation failed: {why}", action=name, why=exc)
+            return envelope.framing_error(envelope.SCHEMA_FAILED, request)
+        try:
+            if not action.available:
+                raise not_available(name)
+            ctx = await self._identify(action, headers, body, session)
+            status, result = await self._actions.run(action, ctx, body)
+        except Exception as exc:
+            status, result = envelope.error_body(exc)
+            if status == 500:
+                self._log.failure("Unexpected error answering {action}", action=name)
+            elif name == "authenticate" and status in (401, 403):
+                result = {"exception": result["exception"], "error": "Authentication failed."}
+        return envelope.reply(request, status, result)
+
+    def too_large(self, limit):
+        """The reply to a request larger than ``limit`` bytes (it was not read)."""
+        return envelope.framing_error(
+            f"Request too large. The largest request this server reads is {limit} bytes."
+        )
+
+    def unexpected(self, error):
+        """The reply when a reply could not be encoded."""
+        return envelope.reply(envelope.echo(), *envelope.error_body(error))
+
+    async def _identify(self, action, headers, body, session):
+        """The RequestContext of a request, from the authenticator.
+
+        :raises zaqar_tw.errors.ZaqarError: the authenticator refused the headers, or the
+            connection is bound to another project.
+        """
+        seen = {name.lower(): value for name, value in headers.items()}
+        if session.token is not None:
+            seen.setdefault("x-auth-token", session.token)
+        ctx = await maybeDeferred(
+            self._authenticator.authenticate, seen, action.rest_path(body)
+        )
+        if action.name == "authenticate":
+            session.project = ctx.project
+            session.token = headers["X-Auth-Token"]
+        elif session.project is not None and ctx.project != session.project:
+            raise Forbidden("Not authenticated.")
+        return ctx
+

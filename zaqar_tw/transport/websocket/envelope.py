@@ -1,0 +1,153 @@
+"""Frames and the envelope: decoding requests, encoding replies, and the one place the
+WebSocket transport turns a domain error into a reply body.
+
+A request is ``{"action", "headers", "body"}``; its reply is::
+
+    {"request": {"action", "body", "headers", "api": "v2"},
+     "body": <result>,
+     "headers": {"status": <HTTP-like code>}}
+
+Text messages carry JSON and binary messages MessagePack; a reply is encoded as its request
+was.
+"""
+
+import json
+
+import msgpack
+import orjson
+
+from zaqar_tw.errors import ZaqarError
+
+API = "v2"
+
+UNEXPECTED = "Unexpected error."
+NOT_AN_OBJECT = "Unexpected body type. Expected dict or dict like."
+SCHEMA_FAILED = "Schema validation failed."
+
+_JSON_SAFE = (str, int, float, bool, type(None))
+_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+class FrameError(Exception):
+    """A request that cannot be read: its text is the reply's ``error``."""
+
+
+def decode(payload, binary):
+    """Decode one request.
+
+    :param payload: the message bytes.
+    :param binary: whether it came in a binary message (MessagePack) or a text one (JSON).
+    :returns: the decoded value (any JSON type).
+    :raises FrameError: the payload does not decode, or (MessagePack) holds a value JSON
+        cannot hold.
+    """
+    if binary:
+        try:
+            document = msgpack.unpackb(payload, raw=False)
+            _check_json_types(document)
+            return document
+        except Exception as exc:  # msgpack raises many unrelated types
+            raise FrameError(
+                f"Can't decode binary (MessagePack) request. {_describe(exc)}"
+            ) from None
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        refused = exc
+    # Only bad requests get here: the standard decoder gives the error its usual wording.
+    try:
+        json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise FrameError(f"Can't decode text (JSON) request. {_describe(exc)}") from None
+    # What json accepts and orjson refuses (NaN, integers past 64 bits, lone surrogates)
+    # could not be stored or answered either.
+    raise FrameError(f"Can't decode text (JSON) request. JSONDecodeError: {refused}")
+
+
+def _describe(exc):
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _check_json_types(document):
+    """:raises TypeError: the document holds something JSON cannot (bytes, extension types,
+    non-string keys, integers out of the 64-bit range)."""
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise TypeError(f"object keys must be strings, not {type(key).__name__}")
+                stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+                raise TypeError("integer out of the 64-bit range")
+        elif not isinstance(value, _JSON_SAFE):
+            raise TypeError(f"{type(value).__name__} values are not supported")
+
+
+def _splice(value):
+    """Let the core hand over message bodies already encoded as JSON bytes."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return orjson.Fragment(bytes(value))
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def encode(reply, binary):
+    """Encode a reply as its request was encoded.
+
+    :returns: the message bytes.
+    :raises TypeError: the reply holds a value the encoding cannot carry.
+    """
+    if binary:
+        return msgpack.packb(reply, use_bin_type=True)
+    return orjson.dumps(reply, default=_splice)
+
+
+def echo(document=None):
+    """The ``request`` part of a reply: the request as sent (``action`` ``None`` and empty
+    ``body`` and ``headers`` for one that could not be read)."""
+    if document is None:
+        return {"action": None, "body": {}, "headers": {}, "api": API}
+    return {
+        "action": document.get("action"),
+        "body": document.get("body", {}),
+        "headers": document.get("headers", {}),
+        "api": API,
+    }
+
+
+def reply(request, status, body):
+    """A whole reply.
+
+    :param request: the request echo (see :func:`echo`).
+    :param status: the HTTP-like status code.
+    :param body: the result: a document, a string, or ``{}``.
+    """
+    return {"request": request, "body": body, "headers": {"status": status}}
+
+
+def framing_error(text, request=None):
+    """A 400 reply to a request that could not be read or understood."""
+    return reply(request or echo(), 400, {"error": text})
+
+
+def error_body(error):
+    """The body of a reply to a failed operation.
+
+    * 400: ``{"exception": <message>, "error": null}``;
+    * any other domain error (403, 404, 409, 503, ...): ``{"exception": <message>,
+      "error": <message>}``;
+    * anything else (500): ``{"exception": <text>, "error": "Unexpected error."}``.
+
+    :param error: the exception raised while answering.
+    :returns: ``(status, body)``.
+    """
+    if isinstance(error, ZaqarError):
+        message = error.description or error.title
+        if error.status == 400:
+            return 400, {"exception": message, "error": None}
+        return error.status, {"exception": message, "error": message}
+    return 500, {"exception": str(error) or type(error).__name__, "error": UNEXPECTED}

@@ -1,0 +1,70 @@
+"""The factory of WebSocket connections: Autobahn's options from ``[drivers:transport:websocket]``,
+the API every connection answers with, and the set of open connections.
+
+Autobahn's own size limits stay off (0): they would also cap the replies a connection sends,
+and they end the connection.  The connection enforces ``max_message_size`` and
+``max_frame_size`` itself as requests stream in, answering 400 without buffering the excess.
+"""
+
+from autobahn.twisted.websocket import WebSocketServerFactory
+
+from zaqar_tw.transport.websocket.api import WebSocketApi
+from zaqar_tw.transport.websocket.protocol import ZaqarServerProtocol
+
+SHUTDOWN_CODE = 1001
+SHUTDOWN_REASON = "Server shutting down."
+
+
+class ZaqarServerFactory(WebSocketServerFactory):
+    """Builds :class:`~zaqar_tw.transport.websocket.protocol.ZaqarServerProtocol` connections.
+
+    :ivar api: the :class:`~zaqar_tw.transport.websocket.api.WebSocketApi` they answer with.
+    :ivar clock: the ``IReactorTime`` of idle timeouts.
+    :ivar connections: the open connections.
+    """
+
+    protocol = ZaqarServerProtocol
+
+    def __init__(self, core, config, authenticator, reactor, clock=None):
+        """
+        :param core: the :class:`zaqar_tw.core.Core`.
+        :param config: the :class:`zaqar_tw.config.Config`.
+        :param authenticator: the :class:`zaqar_tw.interfaces.IAuthenticator` provider (the
+            one REST uses).
+        :param reactor: the reactor (Autobahn's handshake and ping timers run on it).
+        :param clock: the ``IReactorTime`` of idle timeouts (default: the reactor).
+        """
+        options = config.websocket
+        super().__init__(
+            reactor=reactor, server="zaqar-tw", externalPort=options.external_port
+        )
+        self.api = WebSocketApi(core, config, authenticator)
+        self.clock = reactor if clock is None else clock
+        self.max_message_size = options.max_message_size
+        self.max_frame_size = options.max_frame_size
+        self.max_write_buffer = options.max_write_buffer
+        self.idle_timeout = options.idle_timeout
+        self.connections = set()
+        self.setProtocolOptions(
+            webStatus=False,
+            utf8validateIncoming=False,  # undecodable text is answered 400 like bad JSON
+            maxFramePayloadSize=0,
+            maxMessagePayloadSize=0,
+            autoPingInterval=options.auto_ping_interval,
+            autoPingTimeout=options.auto_ping_timeout,
+            maxConnections=options.max_connections,
+        )
+
+    def opened(self, connection):
+        """A connection completed its handshake."""
+        self.connections.add(connection)
+
+    def closed(self, connection):
+        """A connection went away."""
+        self.connections.discard(connection)
+
+    def stopFactory(self):
+        """The listener stopped: close the open connections with 1001 ("going away", which
+        Autobahn's ``sendClose`` keeps for itself, hence the frame-level call)."""
+        for connection in list(self.connections):
+            connection.sendCloseFrame(SHUTDOWN_CODE, SHUTDOWN_REASON.encode("utf-8"))
