@@ -1,13 +1,13 @@
 """Claims (leases on messages) in Redis: :class:`RedisClaimStore`."""
 
 import re
-import uuid
 
 import orjson
 from twisted.internet import defer
 from zope.interface import implementer
 
 from zaqar_tw.interfaces import IClaimStore
+from zaqar_tw.uuids import uuid4
 
 _CLAIM_ID = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
@@ -25,7 +25,7 @@ class RedisClaimStore:
         self._runner = runner
 
     def create(self, project, queue, ttl, grace, limit):
-        claim_id = str(uuid.uuid4())
+        claim_id = uuid4()
         d = self._runner.run(
             "claim_create", project, queue, claim_id, int(ttl), int(grace), int(limit)
         )

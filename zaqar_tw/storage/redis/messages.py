@@ -1,15 +1,14 @@
 """Messages of a queue in Redis: :class:`RedisMessageStore`."""
 
-import uuid
-
 import orjson
 from zope.interface import implementer
 
 from zaqar_tw import errors
 from zaqar_tw.interfaces import IMessageStore
-from zaqar_tw.storage.redis.connection import gather
+from zaqar_tw.storage.redis.connection import both
 from zaqar_tw.storage.redis.keys import queue_index_key
 from zaqar_tw.storage.redis.runner import deferred
+from zaqar_tw.uuids import uuid4
 
 _DELETE_ERRORS = {
     1: errors.MessageIsClaimed,
@@ -28,7 +27,7 @@ class RedisMessageStore:
 
     @deferred
     def post(self, project, queue, messages, client_id):
-        ids = [str(uuid.uuid4()) for _ in messages]
+        ids = [uuid4() for _ in messages]
         if not ids:
             return []
         args = [client_id or "", len(ids)]
@@ -43,7 +42,7 @@ class RedisMessageStore:
             )
         posted = self._runner.run("message_post", project, queue, *args)
         indexed = self._connection.execute("ZADD", queue_index_key(project), 0, queue)
-        return gather(posted, indexed).addCallback(lambda _: ids)
+        return both(posted, indexed).addCallback(lambda _: ids)
 
     def list(self, project, queue, marker=None, limit=10, echo=False, client_id=None,
              include_claimed=False, include_delayed=False):
@@ -84,7 +83,7 @@ class RedisMessageStore:
         return d.addCallback(_delete_outcome)
 
     def pop(self, project, queue, limit):
-        d = self._runner.run("message_pop", project, queue, int(limit), str(uuid.uuid4()))
+        d = self._runner.run("message_pop", project, queue, int(limit), uuid4())
         return d.addCallback(orjson.loads)
 
 

@@ -17,17 +17,19 @@ Every response, errors included, carries ``x-openstack-request-id: req-<uuid4>``
 """
 
 import dataclasses
-import uuid
+import re
+from functools import lru_cache
 
 from klein import Klein
-from twisted.internet.defer import maybeDeferred
+from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
-from twisted.web.server import Site
+from twisted.web.server import NOT_DONE_YET, Site
 from werkzeug.exceptions import HTTPException
 
 from zaqar_tw import errors
-from zaqar_tw.transport.rest.bounded import bounded_request_factory
+from zaqar_tw.uuids import uuid4
+from zaqar_tw.transport.rest.bounded import BoundedRequest, bounded_request_factory
 from zaqar_tw.transport.rest.claims import ClaimsResource
 from zaqar_tw.transport.rest.errors import accepts_json, not_acceptable, render_error
 from zaqar_tw.transport.rest.health import HealthResource
@@ -105,11 +107,12 @@ class RestApi:
 
     def resource(self):
         """The :class:`twisted.web.resource.IResource` serving the API."""
-        return _RequestIdResource(self.app.resource())
+        return _RequestIdResource(self.app.resource(), self._serve_hot)
 
     def site(self):
         """A :class:`twisted.web.server.Site` serving the API (no tracebacks to clients)."""
-        site = Site(self.resource())
+        site = Site(self.resource(), parsePOSTFormSubmission=False)
+        site.log = lambda request: None
         site.displayTracebacks = False
         site.requestFactory = bounded_request_factory(self.max_body)
         return site
@@ -137,8 +140,7 @@ class RestApi:
                 "This service does not read form-encoded bodies; send application/json.",
                 title="Invalid Content-Type",
             )
-        accept = request.getHeader(b"accept")
-        if not accepts_json(None if accept is None else accept.decode("latin-1")):
+        if not _accepts_json(request.getHeader(b"accept")):
             raise not_acceptable()
         ctx = None
         if route.authenticated:
@@ -147,13 +149,49 @@ class RestApi:
                 _headers(request),
                 request.path.decode("utf-8", "replace"),
             )
-            ctx = dataclasses.replace(
-                ctx, request_id=request.responseHeaders.getRawHeaders(REQUEST_ID)[0].decode()
-            )
+            ctx = dataclasses.replace(ctx, request_id=_request_id(request))
         handler = route.handlers.get(request.method.decode("latin-1"))
         if handler is None:
             raise errors.MethodNotAllowed(headers={"Allow": route.allow})
         return await handler(request, ctx, **params)
+
+    # The hot routes, served without Klein (see _RequestIdResource).
+
+    def _serve_hot(self, request, name, params):
+        """Serve a request routed by :data:`_HOT_PATH`, as Klein would: the same pipeline
+        and error rendering, the handler cancelled if the client goes away first.
+
+        :returns: ``NOT_DONE_YET``; the response is written when the handler is done.
+        """
+        d = Deferred.fromCoroutine(self._serve(request, name, **params))
+        gone = []
+
+        def lost():
+            gone.append(True)
+            d.cancel()
+
+        if isinstance(request, BoundedRequest):
+            request.on_lost = lost
+        else:
+            request.notifyFinish().addErrback(lambda _: lost())
+
+        def respond(body):
+            if not gone:
+                request.write(body)
+                request.finish()
+
+        def failed(failure):
+            if gone:
+                if not failure.check(CancelledError):
+                    self._log.failure("Unhandled error processing a request", failure)
+                return None
+            if failure.check(errors.ZaqarError):
+                return render_error(request, failure.value)
+            return self._unexpected_error(request, failure)
+
+        d.addErrback(failed).addCallback(lambda body: body is not None and respond(body))
+        d.addErrback(lambda f: self._log.failure("Unhandled error writing a response", f))
+        return NOT_DONE_YET
 
     # The routes: one per path, every method.
 
@@ -235,22 +273,81 @@ def _headers(request):
     }
 
 
+def _no_access_log(request):
+    """``Site.log`` when ``[service] access_log`` is off: no line per request."""
+
+
+@lru_cache(maxsize=256)
+def _accepts_json(accept):
+    """:func:`accepts_json` of a raw ``Accept`` header (``None`` when absent); clients send
+    the same few values again and again, so the answers are kept."""
+    return accepts_json(None if accept is None else accept.decode("latin-1"))
+
+
+def _request_id(request):
+    """The ``x-openstack-request-id`` of a request (``req-<uuid4>``)."""
+    request_id = getattr(request, "zaqar_request_id", None)
+    if request_id is None:
+        request_id = request.responseHeaders.getRawHeaders(REQUEST_ID)[0]
+        request_id = request_id.decode() if isinstance(request_id, bytes) else request_id
+    return request_id
+
+
+# The message and claim routes carry most of the traffic.  A path made only of the
+# characters of queue names and ids (no percent escape, so twisted.web's unquoting leaves it
+# as it is) maps to the same route and parameters under werkzeug's rules, so it is routed
+# here without Klein; every other path goes through Klein.
+_HOT_PATH = re.compile(
+    rb"/v2/queues/([A-Za-z0-9_.-]+)/(messages|claims)(?:/([A-Za-z0-9_.-]+))?"
+)
+_HOT_ROUTES = {
+    (b"messages", False): ("messages", None),
+    (b"messages", True): ("message", "message_id"),
+    (b"claims", False): ("claims", None),
+    (b"claims", True): ("claim", "claim_id"),
+}
+
+
+def _hot_route(path):
+    """:returns: ``(route name, parameters)`` for a hot path, else ``None``."""
+    match = _HOT_PATH.fullmatch(path)
+    if match is None:
+        return None
+    queue, collection, item = match.groups()
+    name, item_param = _HOT_ROUTES[collection, item is not None]
+    params = {"queue": queue.decode("ascii")}
+    if item_param is not None:
+        params[item_param] = item.decode("ascii")
+    return name, params
+
+
 class _RequestIdResource(Resource):
     """Stamps every response with a request id and answers ``OPTIONS`` on any path, then
-    hands the request to the Klein resource."""
+    serves the hot routes itself and hands every other request to the Klein resource."""
 
     isLeaf = True
 
-    def __init__(self, inner):
+    def __init__(self, inner, serve_hot=None):
+        """:param inner: the Klein resource.
+        :param serve_hot: ``(request, route name, parameters)`` serving a hot route, or
+            ``None`` to route everything through Klein.
+        """
         super().__init__()
         self._inner = inner
+        self._serve_hot = serve_hot
 
     def render(self, request):
         request.defaultContentType = None
-        request.setHeader(REQUEST_ID, f"req-{uuid.uuid4()}")
+        request_id = f"req-{uuid4()}"
+        request.zaqar_request_id = request_id
+        request.setHeader(REQUEST_ID, request_id)
         if request.method == b"OPTIONS":
             return empty_response(request, 200)
         if getattr(request, "too_large", False):
             return render_error(request, errors.PayloadTooLarge(
                 f"The request body is larger than {request.max_body} bytes."))
+        if self._serve_hot is not None:
+            hot = _hot_route(request.path)
+            if hot is not None:
+                return self._serve_hot(request, *hot)
         return self._inner.render(request)

@@ -16,10 +16,22 @@ class BoundedRequest(Request):
 
     max_body = 1 << 20
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    #: Called (without arguments) if the connection is lost before the response is done;
+    #: a cheaper ``notifyFinish().addErrback(...)`` for the hot routes.
+    on_lost = None
+
+    def __init__(self, channel, *args, **kwargs):
+        _remember_host(channel)
+        super().__init__(channel, *args, **kwargs)
         self.too_large = False
         self._received = 0
+
+    def connectionLost(self, reason):
+        """Note the loss as twisted.web does, then call :attr:`on_lost`."""
+        super().connectionLost(reason)
+        on_lost, self.on_lost = self.on_lost, None
+        if on_lost is not None:
+            on_lost()
 
     def gotLength(self, length):
         """Note a ``Content-Length`` over the cap before any byte arrives."""
@@ -38,6 +50,16 @@ class BoundedRequest(Request):
             self.content.truncate()
             return
         super().handleContentChunk(data)
+
+
+def _remember_host(channel):
+    """Make ``channel.getHost()`` answer from memory: twisted.web asks for every request,
+    and a TCP transport asks the kernel each time (``getsockname``), though a connection's
+    local address never changes."""
+    if channel is None or "getHost" in vars(channel):
+        return
+    host = channel.getHost()
+    channel.getHost = lambda: host
 
 
 def bounded_request_factory(max_body):
