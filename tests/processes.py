@@ -180,6 +180,7 @@ class ZaqarProcess(Process):
             "-n", "--pidfile", os.path.join(workdir, "twistd.pid"),
             "zaqar",
             "--rest", f"tcp:{self.port}:interface=127.0.0.1",
+            "--websocket", "none",
             "--store", store,
         ]
         if config_text is not None:

@@ -107,12 +107,6 @@ def test_bad_values_name_the_option(argv, named):
     assert str(raised.value).startswith(named + ":")
 
 
-def test_more_than_one_worker_is_refused_for_now():
-    """--workers 2 parses but stops start-up, saying workers come with the performance work."""
-    with pytest.raises(usage.UsageError, match="--workers.*performance work"):
-        parse("--workers", "2")
-
-
 def test_keystone_is_refused_for_now():
     """--auth keystone is refused at start-up with a clear message naming --auth."""
     with pytest.raises(usage.UsageError, match="--auth.*Keystone.*not built yet"):
@@ -163,6 +157,16 @@ def test_command_line_beats_user_file(home):
     assert config.default.admin_mode is True
 
 
+def test_store_uri_of_another_back_end_is_left_to_that_back_end(tmp_path):
+    """A non-Redis --store URI passes option checks when another store is selected."""
+    conf = tmp_path / "sqlite.conf"
+    conf.write_text("[drivers]\nmessage_store = sqlite\n")
+    config = parse("--config", str(conf), "--store", f"sqlite:///{tmp_path}/q.db").config
+    assert config.redis.uri == f"sqlite:///{tmp_path}/q.db"
+    with pytest.raises(usage.UsageError, match="^--store:"):
+        parse("--store", f"sqlite:///{tmp_path}/q.db")
+
+
 def test_named_config_file(tmp_path):
     """--config FILE is read instead of the default locations."""
     conf = tmp_path / "mine.conf"
@@ -201,16 +205,22 @@ def children(top):
 
 
 def test_service_tree_on_external_redis():
-    """A redis:// store gives storage then REST; no embedded Redis child."""
+    """A redis:// store gives storage, then REST, then WebSocket; no embedded Redis child."""
+    from zaqar_tw.transport.websocket.factory import ZaqarServerFactory
+
     options = parse("--store", "redis://127.0.0.1:6379", "--rest", "tcp:0:interface=127.0.0.1")
     top = tap.makeService(options)
     assert isinstance(top, zservice.ZaqarService)
-    assert children(top) == ["storage", "rest"]
+    assert children(top) == ["storage", "rest", "websocket"]
     rest = top.getServiceNamed("rest")
     assert isinstance(rest, StreamServerEndpointService)
     assert rest.endpoint._port == 0
     assert rest.endpoint._interface == "127.0.0.1"
     assert rest.factory.displayTracebacks is False
+    websocket = top.getServiceNamed("websocket")
+    assert isinstance(websocket, StreamServerEndpointService)
+    assert (websocket.endpoint._port, websocket.endpoint._interface) == (9000, "127.0.0.1")
+    assert isinstance(websocket.factory, ZaqarServerFactory)
 
 
 def test_service_tree_on_embedded_redis(tmp_path):
@@ -218,7 +228,7 @@ def test_service_tree_on_embedded_redis(tmp_path):
     conf = tmp_path / "z.conf"
     conf.write_text(f"[embedded]\ndata_dir = {tmp_path / 'data'}\n")
     top = tap.makeService(parse("--config", str(conf)))
-    assert children(top) == ["embedded-redis", "storage", "rest"]
+    assert children(top) == ["embedded-redis", "storage", "rest", "websocket"]
     redis = top.getServiceNamed("embedded-redis")
     assert redis.uri == f"redis+unix://{tmp_path / 'data' / 'redis.sock'}"
     assert top.getServiceNamed("storage").uri == redis.uri
@@ -227,7 +237,13 @@ def test_service_tree_on_embedded_redis(tmp_path):
 def test_rest_none_builds_no_listener():
     """--rest none leaves the REST listener out."""
     top = tap.makeService(parse("--store", "redis://127.0.0.1:6379", "--rest", "none"))
-    assert children(top) == ["storage"]
+    assert children(top) == ["storage", "websocket"]
+
+
+def test_websocket_none_builds_no_listener():
+    """--websocket none leaves the WebSocket listener out."""
+    top = tap.makeService(parse("--store", "redis://127.0.0.1:6379", "--websocket", "none"))
+    assert children(top) == ["storage", "rest"]
 
 
 def test_store_password_is_not_logged():
@@ -275,7 +291,8 @@ async def test_service_starts_and_stops_on_real_redis():
     import treq
 
     top = tap.makeService(
-        parse("--store", "redis://127.0.0.1:6379", "--rest", "tcp:0:interface=127.0.0.1")
+        parse("--store", "redis://127.0.0.1:6379", "--rest", "tcp:0:interface=127.0.0.1",
+              "--websocket", "tcp:0:interface=127.0.0.1")
     )
     top.startService()
     try:
@@ -284,8 +301,39 @@ async def test_service_starts_and_stops_on_real_redis():
         response = await treq.get(f"http://127.0.0.1:{address.port}/")
         assert response.code < 500
         await response.content()
+        port = (await top.getServiceNamed("websocket")._waitingForPort).getHost().port
+        for _ in range(100):  # 503 until the store has connected
+            status = await _ws_ping(port)
+            if status != 503:
+                break
+            await _pause(0.05)
+        assert status == 204
     finally:
         await top.stopService()
+
+
+async def _ws_ping(port):
+    """The status of a ``ping_node`` sent over a fresh WebSocket connection."""
+    import json
+    import uuid
+
+    from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+    from twisted.internet.endpoints import TCP4ClientEndpoint
+
+    class Ping(WebSocketClientProtocol):
+        def onOpen(self):
+            self.sendMessage(json.dumps({"action": "ping_node", "headers": {
+                "Client-ID": str(uuid.uuid4()), "X-Project-ID": uuid.uuid4().hex}}).encode())
+
+        def onMessage(self, payload, isBinary):
+            self.factory.answer.callback(json.loads(payload)["headers"]["status"])
+            self.transport.loseConnection()
+
+    factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}", reactor=_reactor())
+    factory.protocol = Ping
+    factory.answer = defer.Deferred()
+    await TCP4ClientEndpoint(_reactor(), "127.0.0.1", port).connect(factory)
+    return await factory.answer.addTimeout(30, _reactor())
 
 
 async def _call(method, url, document=None):
@@ -307,7 +355,8 @@ async def test_service_on_embedded_store_serves_then_stops_its_redis(tmp_path):
     """On the embedded store the whole tree starts, serves a POST, and stops its Redis."""
     conf = tmp_path / "z.conf"
     conf.write_text(f"[embedded]\ndata_dir = {tmp_path / 'data'}\n")
-    top = tap.makeService(parse("--config", str(conf), "--rest", "tcp:0:interface=127.0.0.1"))
+    top = tap.makeService(parse("--config", str(conf), "--rest", "tcp:0:interface=127.0.0.1",
+                                "--websocket", "none"))
     top.privilegedStartService()
     top.startService()
     redis = top.getServiceNamed("embedded-redis")
@@ -337,7 +386,8 @@ async def test_unreachable_store_still_serves_503():
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
     top = tap.makeService(
-        parse("--store", f"redis://127.0.0.1:{dead}", "--rest", "tcp:0:interface=127.0.0.1")
+        parse("--store", f"redis://127.0.0.1:{dead}", "--rest", "tcp:0:interface=127.0.0.1",
+              "--websocket", "none")
     )
     top.startService()
     try:

@@ -40,7 +40,7 @@ class DefaultSection:
     pooling: bool = _opt(False)
     unreliable: bool = _opt(False)
     enable_checksum: bool = _opt(False)
-    auth_strategy: str = _opt("", choices=("", "noauth", "keystone"))
+    auth_strategy: str = _opt("")
     enable_deprecated_api_versions: list = _opt([])
 
 
@@ -63,13 +63,21 @@ class WsgiSection:
 
 @dataclass
 class WebsocketSection:
-    """``[drivers:transport:websocket]``: where the WebSocket API listens."""
+    """``[drivers:transport:websocket]``: where the WebSocket API listens, and the limits of
+    each connection (sizes in bytes, times in seconds, ``0`` turns a timer off)."""
 
     bind: str = _opt("127.0.0.1")
     port: int = _opt(9000, minimum=0, maximum=65535)
     external_port: int | None = _opt(None, minimum=0, maximum=65535)
     notification_bind: str | None = _opt(None)
     notification_port: int = _opt(0, minimum=0, maximum=65535)
+    max_message_size: int = _opt(1048576, minimum=1)
+    max_frame_size: int = _opt(1048576, minimum=1)
+    idle_timeout: float = _opt(3600.0, minimum=0.0)
+    auto_ping_interval: float = _opt(30.0, minimum=0.0)
+    auto_ping_timeout: float = _opt(10.0, minimum=0.0)
+    max_write_buffer: int = _opt(262144, minimum=1)
+    max_connections: int = _opt(0, minimum=0)
 
 
 @dataclass
@@ -165,6 +173,19 @@ class CorsSection:
 
 
 @dataclass
+class FiltersSection:
+    """``[filters]``: the message filter chain and the limits of the built-in guards.
+
+    ``chain`` names filters of the ``zaqar_tw.filters`` entry-point group, in order; each
+    may read its own ``[filter:<name>]`` section.
+    """
+
+    chain: list = _opt([])
+    max_body_depth: int = _opt(32, minimum=1)
+    max_body_size: int = _opt(65536, minimum=1)
+
+
+@dataclass
 class ServiceSection:
     """``[service]``: how this process serves (zaqar-tw's own options).
 
@@ -175,6 +196,7 @@ class ServiceSection:
     rest: str | None = _opt(None, none_text=True)
     websocket: str | None = _opt(None, none_text=True)
     workers: int = _opt(1, minimum=1)
+    access_log: bool = _opt(False)
 
 
 # File section name -> (attribute of Config, dataclass).
@@ -190,10 +212,13 @@ SECTIONS = {
     "signed_url": ("signed_url", SignedUrlSection),
     "cors": ("cors", CorsSection),
     "service": ("service", ServiceSection),
+    "filters": ("filters", FiltersSection),
 }
 
 # Sections whose options belong to other libraries' conventions; accepted as written.
 FREE_FORM_SECTIONS = ("keystone_authtoken", "trustee", "oslo_policy")
+# Sections of plugins, kept as written for the plugin that owns them (``[filter:stamp]``).
+FREE_FORM_PREFIXES = ("filter:",)
 
 
 @dataclass
@@ -211,6 +236,7 @@ class Config:
     signed_url: SignedUrlSection = field(default_factory=SignedUrlSection)
     cors: CorsSection = field(default_factory=CorsSection)
     service: ServiceSection = field(default_factory=ServiceSection)
+    filters: FiltersSection = field(default_factory=FiltersSection)
     free_form: dict = field(default_factory=dict)
     source: str | None = None
 
@@ -229,6 +255,9 @@ class Config:
 
         :raises ConfigError: unknown section or option, or a value it does not accept.
         """
+        if section in FREE_FORM_SECTIONS or section.startswith(FREE_FORM_PREFIXES):
+            self.free_form.setdefault(section, {})[name] = value
+            return
         if section not in SECTIONS:
             raise ConfigError(
                 f"unknown section [{section}] (known: {', '.join(sorted(SECTIONS))})"
@@ -334,7 +363,7 @@ def _read_file(config, path):
     except (OSError, configparser.Error, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     for section in parser.sections():
-        if section in FREE_FORM_SECTIONS:
+        if section in FREE_FORM_SECTIONS or section.startswith(FREE_FORM_PREFIXES):
             config.free_form[section] = dict(parser.items(section))
             continue
         for name, text in parser.items(section):

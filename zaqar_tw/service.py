@@ -5,20 +5,19 @@ store, then the listeners.  They stop in reverse, one after the other, so the li
 before the store, and the store closes before its Redis goes away.
 """
 
-from importlib.metadata import entry_points
-
 from twisted.application import strports
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from zaqar_tw import plugins
 from zaqar_tw.config import ConfigError
-from zaqar_tw.storage.redis.uri import redact
+from zaqar_tw.storage.redis.uri import parse_uri, redact
 
 log = Logger()
 
-STORAGE_GROUP = "zaqar_tw.storage"
-AUTH_GROUP = "zaqar_tw.auth"
+STORAGE_GROUP = plugins.STORAGE
+AUTH_GROUP = plugins.AUTH
 
 
 class ZaqarService(MultiService):
@@ -83,36 +82,38 @@ class StorageService(Service):
 
 
 def find_provider(group, name, option):
-    """Load the provider registered as ``name`` in the entry-point ``group``.
+    """Load the provider registered as ``name`` in the entry-point ``group``, checked
+    against the group's interface (see :func:`zaqar_tw.plugins.load`).
 
     :param option: the config option that named it, for the error message.
-    :raises ConfigError: no provider has that name.
+    :raises ConfigError: naming the option and the name, listing what is installed.
     """
-    found = entry_points(group=group, name=name)
-    if not found:
-        known = sorted(ep.name for ep in entry_points(group=group))
-        raise ConfigError(
-            f"{option}: no provider named {name!r} (known: {', '.join(known) or 'none'})"
-        )
-    return next(iter(found)).load()
+    return plugins.load(group, name, option)
 
 
 def check(config):
-    """Refuse what this version cannot serve yet.
+    """Refuse what this version cannot serve: things not built yet, and a Redis URI that
+    does not parse (other stores check their URIs when built).
 
     :raises ConfigError: naming the option.
     """
     if config.service.workers > 1:
-        raise ConfigError(
-            f"--workers / [service] workers = {config.service.workers}: several worker "
-            f"processes arrive with the performance work; this version runs one "
-            f"(use --workers 1)"
-        )
+        from zaqar_tw import workers
+
+        workers.check(config)
     if config.default.auth_strategy == "keystone":
         raise ConfigError(
             "--auth / [DEFAULT] auth_strategy = keystone: Keystone authentication is not "
             "built yet; run with --auth noauth (the default) for now"
         )
+    uri = config.redis.uri.strip()
+    if config.drivers.message_store == "redis" and uri != "embedded":
+        try:
+            parse_uri(uri)
+        except ValueError as exc:
+            raise ConfigError(
+                f"--store: {exc} (from --store or [drivers:message_store:redis] uri)"
+            ) from None
 
 
 def makeService(config, reactor, clock=None):
@@ -141,6 +142,15 @@ def makeService(config, reactor, clock=None):
         uri = embedded.uri
         ready = embedded.whenReady
 
+    if config.service.workers > 1:
+        # Worker processes serve; this one binds the listeners and supervises them, after
+        # building what each worker will build, so that its mistakes stop start-up here.
+        from zaqar_tw.workers import WorkerPoolService, worker_config
+
+        makeService(worker_config(config, uri), reactor, clock)
+        WorkerPoolService(config, reactor, uri, ready).setServiceParent(top)
+        return top
+
     store_class = find_provider(
         STORAGE_GROUP, config.drivers.message_store, "[drivers] message_store"
     )
@@ -155,16 +165,15 @@ def makeService(config, reactor, clock=None):
     auth_class = find_provider(
         AUTH_GROUP, config.default.auth_strategy or "noauth", "[DEFAULT] auth_strategy"
     )
-    core = Core(config, storage, clock)
+    filters = plugins.filter_chain(config)
+    if filters:
+        log.info("message filters: {names}", names=", ".join(filters.names))
+    core = Core(config, storage, clock, filters=filters)
 
-    if config.websocket_endpoint is not None and config.service.websocket is not None:
-        log.warn(
-            "the WebSocket transport is not built yet: {endpoint} is not opened",
-            endpoint=config.websocket_endpoint,
-        )
+    authenticator = auth_class(config)
 
     if config.rest_endpoint is not None:
-        site = RestApi(core, config, auth_class(config)).site()
+        site = RestApi(core, config, authenticator).site()
         try:
             rest = strports.service(config.rest_endpoint, site, reactor=reactor)
         except ValueError as exc:
@@ -173,4 +182,17 @@ def makeService(config, reactor, clock=None):
             ) from None
         rest.setName("rest")
         rest.setServiceParent(top)
+
+    if config.websocket_endpoint is not None:
+        from zaqar_tw.transport.websocket.factory import ZaqarServerFactory
+
+        factory = ZaqarServerFactory(core, config, authenticator, reactor, clock)
+        try:
+            websocket = strports.service(config.websocket_endpoint, factory, reactor=reactor)
+        except ValueError as exc:
+            raise ConfigError(
+                f"WebSocket endpoint {config.websocket_endpoint!r} ([service] websocket): {exc}"
+            ) from None
+        websocket.setName("websocket")
+        websocket.setServiceParent(top)
     return top
