@@ -15,7 +15,11 @@ MIN_MESSAGE_TTL = 60
 MIN_CLAIM_TTL = 60
 MIN_CLAIM_GRACE = 60
 
-_LONG_NUMBER = re.compile(rb"\d{19,}")
+# Digits become "0", everything else a space: a run of 19 digits, the shortest integer that
+# may fall outside 64 bits, is then a plain substring search (several times faster than a
+# regular expression over a large body).
+_DIGIT_RUNS = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))
+_LONG_RUN = b"0" * 19
 _TRUE = {"true", "True", "t", "yes", "y", "1", "on"}
 _FALSE = {"false", "False", "f", "no", "n", "0", "off"}
 
@@ -108,7 +112,7 @@ def parse_document(body, required=True):
             raise InvalidBody("Request body can not be empty")
         return None
     try:
-        if _LONG_NUMBER.search(body):
+        if _LONG_RUN in bytes(body).translate(_DIGIT_RUNS):
             document = json.loads(bytes(body), parse_constant=_reject_constant)
             _check_integers(document)
         else:
