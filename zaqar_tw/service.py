@@ -16,9 +16,6 @@ from zaqar_tw.storage.redis.uri import parse_uri, redact
 
 log = Logger()
 
-STORAGE_GROUP = plugins.STORAGE
-AUTH_GROUP = plugins.AUTH
-
 
 class ZaqarService(MultiService):
     """A ``MultiService`` whose children stop one at a time, last started first."""
@@ -81,16 +78,6 @@ class StorageService(Service):
         return defer.maybeDeferred(self.storage.close)
 
 
-def find_provider(group, name, option):
-    """Load the provider registered as ``name`` in the entry-point ``group``, checked
-    against the group's interface (see :func:`zaqar_tw.plugins.load`).
-
-    :param option: the config option that named it, for the error message.
-    :raises ConfigError: naming the option and the name, listing what is installed.
-    """
-    return plugins.load(group, name, option)
-
-
 def check(config):
     """Refuse what this version cannot serve: things not built yet, and a Redis URI that
     does not parse (other stores check their URIs when built).
@@ -151,8 +138,8 @@ def makeService(config, reactor, clock=None):
         WorkerPoolService(config, reactor, uri, ready).setServiceParent(top)
         return top
 
-    store_class = find_provider(
-        STORAGE_GROUP, config.drivers.message_store, "[drivers] message_store"
+    store_class = plugins.load(
+        plugins.STORAGE, config.drivers.message_store, "[drivers] message_store"
     )
     try:
         storage = store_class(reactor, uri, clock=clock)
@@ -162,8 +149,8 @@ def makeService(config, reactor, clock=None):
         ) from None
     StorageService(storage, uri, ready).setServiceParent(top)
 
-    auth_class = find_provider(
-        AUTH_GROUP, config.default.auth_strategy or "noauth", "[DEFAULT] auth_strategy"
+    auth_class = plugins.load(
+        plugins.AUTH, config.default.auth_strategy or "noauth", "[DEFAULT] auth_strategy"
     )
     filters = plugins.filter_chain(config)
     if filters:
@@ -174,25 +161,24 @@ def makeService(config, reactor, clock=None):
 
     if config.rest_endpoint is not None:
         site = RestApi(core, config, authenticator).site()
-        try:
-            rest = strports.service(config.rest_endpoint, site, reactor=reactor)
-        except ValueError as exc:
-            raise ConfigError(
-                f"REST endpoint {config.rest_endpoint!r} ([service] rest): {exc}"
-            ) from None
-        rest.setName("rest")
-        rest.setServiceParent(top)
+        _listen(top, "rest", "REST", config.rest_endpoint, site, reactor)
 
     if config.websocket_endpoint is not None:
         from zaqar_tw.transport.websocket.factory import ZaqarServerFactory
 
         factory = ZaqarServerFactory(core, config, authenticator, reactor, clock)
-        try:
-            websocket = strports.service(config.websocket_endpoint, factory, reactor=reactor)
-        except ValueError as exc:
-            raise ConfigError(
-                f"WebSocket endpoint {config.websocket_endpoint!r} ([service] websocket): {exc}"
-            ) from None
-        websocket.setName("websocket")
-        websocket.setServiceParent(top)
+        _listen(top, "websocket", "WebSocket", config.websocket_endpoint, factory, reactor)
     return top
+
+
+def _listen(top, name, label, endpoint, factory, reactor):
+    """Add a listener on ``endpoint`` serving ``factory`` as the child ``name`` of ``top``.
+
+    :raises ConfigError: the endpoint string is malformed.
+    """
+    try:
+        listener = strports.service(endpoint, factory, reactor=reactor)
+    except ValueError as exc:
+        raise ConfigError(f"{label} endpoint {endpoint!r} ([service] {name}): {exc}") from None
+    listener.setName(name)
+    listener.setServiceParent(top)

@@ -36,9 +36,9 @@ def test_registered_under_its_name():
     """zaqar-tw finds the store as "sqlite" and the suites find its test factory."""
     from importlib.metadata import entry_points
 
-    from zaqar_tw.service import find_provider
+    from zaqar_tw.plugins import STORAGE, load
 
-    assert find_provider("zaqar_tw.storage", "sqlite", "[drivers] message_store") is (
+    assert load(STORAGE, "sqlite", "[drivers] message_store") is (
         SQLiteStorage
     )
     (factory,) = entry_points(group="zaqar_tw.storage_tests", name="sqlite")
