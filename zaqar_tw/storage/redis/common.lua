@@ -171,14 +171,14 @@ local function reap()
   end
 end
 
--- Up to `limit` of the oldest claimable messages (free, unexpired, undelayed): list of
--- {id, record}.  Call reap() first.
-local function take(limit)
+-- Up to `limit` messages of the rank-scored zset `source`, in rank order after `start` (a
+-- ZRANGEBYSCORE bound), whose records pass `accept(record)`: list of {id, record}.  Expired
+-- and vanished messages met on the way are dropped.  Batches grow from `limit` to BATCH.
+local function scan(source, start, limit, accept)
   local items = {}
-  local start = '-inf'
   local size = limit
   while #items < limit do
-    local batch = redis.call('ZRANGEBYSCORE', K_FREE, start, '+inf', 'WITHSCORES', 'LIMIT', 0, size)
+    local batch = redis.call('ZRANGEBYSCORE', source, start, '+inf', 'WITHSCORES', 'LIMIT', 0, size)
     if #batch == 0 then
       break
     end
@@ -197,7 +197,7 @@ local function take(limit)
         local r = cmsgpack.unpack(raw)
         if expired(r) then
           dead[#dead + 1] = id
-        elseif r[AVAIL] <= NOW and not held(r) then
+        elseif accept(r) then
           items[#items + 1] = {id, r}
           if #items >= limit then
             break
@@ -212,6 +212,14 @@ local function take(limit)
     size = math.min(size * 2, BATCH)
   end
   return items
+end
+
+-- Up to `limit` of the oldest claimable messages (free, unexpired, undelayed): list of
+-- {id, record}.  Call reap() first.
+local function take(limit)
+  return scan(K_FREE, '-inf', limit, function(r)
+    return r[AVAIL] <= NOW and not held(r)
+  end)
 end
 
 -- Claim the records of `items` for `cid` until `expires`, applying the grace rule; the
