@@ -705,3 +705,31 @@ async def test_huge_body_is_refused_without_being_buffered(api, chunked):
     assert reply.headers["x-openstack-request-id"].startswith("req-")
     listed = await api.get("/v2/queues/q/messages?echo=true")
     assert listed.status == 200 and listed.json["messages"] == []
+
+
+
+async def _logged_request_lines(api):
+    """Send one request and return the access-log lines it caused."""
+    from twisted.logger import globalLogPublisher
+
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        reply = await api.get("/v2/queues/q/stats")
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert reply.status == 200
+    return [event for event in events if "/v2/queues/q/stats" in repr(event)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_access_log_is_off_by_default(api):
+    """Without [service] access_log no line is logged per request."""
+    assert await _logged_request_lines(api) == []
+
+
+@pytest.mark.zaqar_config(("service", "access_log", "true"))
+@pytest_twisted.ensureDeferred
+async def test_access_log_when_turned_on(api):
+    """With [service] access_log = true each request is logged."""
+    assert len(await _logged_request_lines(api)) == 1

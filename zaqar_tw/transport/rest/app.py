@@ -112,7 +112,8 @@ class RestApi:
     def site(self):
         """A :class:`twisted.web.server.Site` serving the API (no tracebacks to clients)."""
         site = Site(self.resource(), parsePOSTFormSubmission=False)
-        site.log = lambda request: None
+        if not self._config.service.access_log:
+            site.log = _no_access_log
         site.displayTracebacks = False
         site.requestFactory = bounded_request_factory(self.max_body)
         return site
