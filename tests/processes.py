@@ -1,7 +1,7 @@
 """Run zaqar-tw (and Redis) as real processes, for tests that kill and restart them.
 
 Each process runs in its own session, so one ``killpg`` takes down twistd together with its
-embedded Redis child.  Waiting happens on the reactor (bounded polling with ``deferLater``),
+embedded Redis child.  Waiting happens on the reactor (bounded polling, :mod:`tests.waiting`),
 never with ``time.sleep``.
 """
 
@@ -13,7 +13,7 @@ import subprocess
 import sys
 import uuid
 
-from twisted.internet import task
+from tests.waiting import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,26 +37,6 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-async def pause(seconds):
-    """Let the reactor run for ``seconds``."""
-    await task.deferLater(_reactor(), seconds, lambda: None)
-
-
-async def wait_until(predicate, timeout, what):
-    """Poll ``predicate`` (a plain or async callable) until true, or fail after ``timeout`` s."""
-    reactor = _reactor()
-    deadline = reactor.seconds() + timeout
-    while True:
-        result = predicate()
-        if hasattr(result, "__await__"):
-            result = await result
-        if result:
-            return result
-        if reactor.seconds() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await pause(0.1)
 
 
 def pid_alive(pid):

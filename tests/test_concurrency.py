@@ -5,7 +5,8 @@ import uuid
 import pytest_twisted
 from twisted.internet import defer
 
-from tests.processes import Http, ZaqarProcess, pause
+from tests.processes import Http, ZaqarProcess
+from tests.waiting import pause
 
 SHARED_REDIS = "redis://127.0.0.1:6379"
 MESSAGES = 300

@@ -7,27 +7,18 @@ import subprocess
 
 import pytest
 import pytest_twisted
-from twisted.internet import task
 
 from zaqar_tw.config import EmbeddedSection
 from zaqar_tw.storage import embedded
 from zaqar_tw.storage.embedded import EmbeddedRedisError, EmbeddedRedisService
+
+from tests.waiting import pause, wait_until
 
 
 def _reactor():
     from twisted.internet import reactor
 
     return reactor
-
-
-async def wait_for(predicate, timeout=20.0, interval=0.05):
-    """Poll ``predicate`` on the reactor until it is true; fail after ``timeout`` seconds."""
-    reactor = _reactor()
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        if reactor.seconds() > deadline:
-            raise AssertionError(f"timed out waiting for {predicate}")
-        await task.deferLater(reactor, interval, lambda: None)
 
 
 async def redis_client(path):
@@ -94,7 +85,7 @@ async def test_killed_child_is_restarted_with_its_data(data_dir, started):
     await client.disconnect()
     old_pid = service.pid
     os.kill(old_pid, signal.SIGKILL)
-    await wait_for(lambda: service.pid not in (None, old_pid))
+    await wait_until(lambda: service.pid not in (None, old_pid))
     await service.whenReady()
     assert service.restarts == 1
     client = await redis_client(service.socket_path)
@@ -165,14 +156,14 @@ async def test_orphaned_redis_is_stopped_before_a_new_start(data_dir, started):
     try:
         with open(os.path.join(data_dir, "redis.pid"), "w") as handle:
             handle.write(f"{orphan.pid}\n")
-        await wait_for(lambda: os.path.exists(probe.socket_path))
+        await wait_until(lambda: os.path.exists(probe.socket_path))
         client = None
         for _ in range(100):
             try:
                 client = await redis_client(probe.socket_path)
                 break
             except Exception:
-                await task.deferLater(_reactor(), 0.05, lambda: None)
+                await pause(0.05)
         await client.set("orphaned", "kept")
         await client.disconnect()
 

@@ -16,6 +16,8 @@ from zaqar_tw import service as zservice
 from zaqar_tw import tap
 from zaqar_tw.storage.embedded import EmbeddedRedisService
 
+from tests.waiting import pause
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
 
@@ -306,7 +308,7 @@ async def test_service_starts_and_stops_on_real_redis():
             status = await _ws_ping(port)
             if status != 503:
                 break
-            await _pause(0.05)
+            await pause(0.05)
         assert status == 204
     finally:
         await top.stopService()
@@ -369,7 +371,7 @@ async def test_service_on_embedded_store_serves_then_stops_its_redis(tmp_path):
             code = await _call("POST", url, {"messages": [{"body": 1}]})
             if code != 503:
                 break
-            await _pause(0.05)
+            await pause(0.05)
         assert code == 201
     finally:
         await top.stopService()
@@ -399,7 +401,3 @@ async def test_unreachable_store_still_serves_503():
         await top.stopService()
 
 
-def _pause(seconds):
-    from twisted.internet import task
-
-    return task.deferLater(_reactor(), seconds, lambda: None)

@@ -15,7 +15,8 @@ import pytest_twisted
 from zaqar_tw import workers
 from zaqar_tw.config import Config, ConfigError
 
-from tests.processes import Http, ZaqarProcess, pid_alive, wait_until
+from tests.processes import Http, ZaqarProcess, pid_alive
+from tests.waiting import wait_until
 
 REDIS_URI = "redis://127.0.0.1:6379"
 TIMEOUT = 30

@@ -1,13 +1,11 @@
 """A private redis-server for the tests that stop, freeze or reconfigure their server."""
 
-import inspect
 import os
 import signal
 import socket
 import subprocess
-import time
 
-from twisted.internet import task
+from tests.waiting import wait_until
 
 
 def free_port():
@@ -15,23 +13,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-async def wait_until(check, timeout=15.0, step=0.05, what="condition"):
-    """Poll ``check`` (returning a bool or an awaitable of one) with real waits, up to
-    ``timeout`` seconds; only for waiting on real processes."""
-    from twisted.internet import reactor
-
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await task.deferLater(reactor, step, lambda: None)
 
 
 class RedisServer:

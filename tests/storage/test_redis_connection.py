@@ -15,7 +15,9 @@ from zaqar_tw.storage.redis.scripts import load_scripts
 from zaqar_tw.storage.redis.store import RedisStorage
 from zaqar_tw.storage.redis.uri import parse_uri
 
-from redis_server import RedisServer, free_port, wait_until
+from redis_server import RedisServer, free_port
+
+from tests.waiting import wait_until
 
 
 def _reactor():
