@@ -24,11 +24,8 @@ class Query:
     @classmethod
     def from_request(cls, request):
         """Read the query string of a :class:`twisted.web.server.Request`."""
-        raw = request.uri.partition(b"?")[2]
-        return cls(
-            (name.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
-            for name, value in parse_qsl(raw, keep_blank_values=False)
-        )
+        raw = request.uri.partition(b"?")[2].decode("latin-1")
+        return cls(parse_qsl(raw, keep_blank_values=False, encoding="utf-8", errors="replace"))
 
     def get(self, name):
         """The raw text of a parameter, or ``None`` when absent."""
