@@ -59,6 +59,7 @@ class WsgiSection:
 
     bind: str = _opt("127.0.0.1")
     port: int = _opt(8888, minimum=0, maximum=65535)
+    idle_timeout: float = _opt(120.0, minimum=0.0)
 
 
 @dataclass

@@ -733,3 +733,35 @@ async def test_access_log_is_off_by_default(api):
 async def test_access_log_when_turned_on(api):
     """With [service] access_log = true each request is logged."""
     assert len(await _logged_request_lines(api)) == 1
+
+
+async def _idle_connection(api):
+    """A raw TCP connection to the service that sends nothing; its Deferred fires on close."""
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+    from twisted.internet.protocol import Protocol
+
+    class Idle(Protocol):
+        def __init__(self):
+            self.closed = Deferred()
+
+        def connectionLost(self, reason):
+            self.closed.callback(None)
+
+    host, port = api.url.rsplit("/", 1)[1].split(":")
+    return await connectProtocol(TCP4ClientEndpoint(reactor, host, int(port)), Idle())
+
+
+@pytest.mark.zaqar_config(("drivers:transport:wsgi", "idle_timeout", "30"))
+@pytest_twisted.ensureDeferred
+async def test_silent_connections_are_closed_after_the_idle_timeout(api):
+    """A connection that sends nothing is closed once idle_timeout passes on the clock."""
+    from tests.waiting import pause, wait_until
+
+    idle = await _idle_connection(api)
+    api.advance(29)
+    await pause(0.1)
+    assert not idle.closed.called
+    api.advance(2)
+    await wait_until(lambda: idle.closed.called, timeout=5, what="the server to close")

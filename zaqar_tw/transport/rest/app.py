@@ -74,6 +74,7 @@ class RestApi:
         :param authenticator: an :class:`zaqar_tw.interfaces.IAuthenticator` provider.
         """
         self._config = config
+        self._clock = core.clock
         self._authenticator = authenticator
         home = HomeResource(config)
         health = HealthResource(core)
@@ -111,7 +112,12 @@ class RestApi:
 
     def site(self):
         """A :class:`twisted.web.server.Site` serving the API (no tracebacks to clients)."""
-        site = Site(self.resource(), parsePOSTFormSubmission=False)
+        site = Site(
+            self.resource(),
+            reactor=self._clock,
+            timeout=self._config.wsgi.idle_timeout or None,
+            parsePOSTFormSubmission=False,
+        )
         if not self._config.service.access_log:
             site.log = _no_access_log
         site.displayTracebacks = False
