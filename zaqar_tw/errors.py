@@ -109,6 +109,10 @@ class StoreUnavailable(Exception):
     with the description of the operation that failed."""
 
 
+class MetadataChanged(Exception):
+    """A compare-and-set of queue metadata found it changed since it was read."""
+
+
 class QueueDoesNotExist(NotFound):
     """The queue does not exist."""
 

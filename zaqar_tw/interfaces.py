@@ -47,11 +47,15 @@ class IQueueStore(Interface):
         """:returns: Deferred firing with the stored metadata dict, or ``None`` if the queue
         does not exist."""
 
-    def set_metadata(project, name, metadata):
+    def set_metadata(project, name, metadata, expected=None):
         """Replace the queue's metadata.
 
+        :param expected: when given, the metadata the caller read: the write happens only if
+            the stored metadata still equals it (compare and set).
         :returns: Deferred firing with ``True``, or ``False`` if the queue does not exist
             (nothing is then created).
+        :raises zaqar_tw.errors.MetadataChanged: ``expected`` no longer matches (nothing is
+            written).
         """
 
     def delete(project, name):

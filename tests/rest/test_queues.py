@@ -627,3 +627,18 @@ async def test_purge_unknown_resource_types(api, types):
         "Invalid API request",
         "Resource types must be a sub set of {'messages', 'subscriptions'}.",
     )
+
+
+@pytest_twisted.ensureDeferred
+async def test_concurrent_patches_lose_no_update(api):
+    """Many PATCHes of one queue at once each land: none overwrites another."""
+    from twisted.internet.defer import ensureDeferred, gatherResults
+
+    await api.create_queue("q")
+    replies = await gatherResults([
+        ensureDeferred(patch(api, "q", [{"op": "add", "path": f"/metadata/k{i}", "value": i}]))
+        for i in range(20)
+    ])
+    assert {reply.status for reply in replies} == {200}
+    metadata = (await api.get("/v2/queues/q")).json
+    assert {f"k{i}": i for i in range(20)}.items() <= metadata.items()

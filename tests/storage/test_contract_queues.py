@@ -2,6 +2,7 @@
 
 import uuid
 
+import pytest
 import pytest_twisted
 from zope.interface.verify import verifyObject
 
@@ -246,3 +247,17 @@ async def test_purge_missing_queue(storage, project):
     """Purging a missing queue is no error and creates nothing."""
     assert await storage.queues.purge(project, "nope") is None
     assert not await storage.queues.exists(project, "nope")
+
+
+@pytest_twisted.ensureDeferred
+async def test_set_metadata_compare_and_set(storage, project):
+    """With ``expected``, set_metadata writes only over the metadata the caller read."""
+    from zaqar_tw.errors import MetadataChanged
+
+    await storage.queues.create(project, "q", {"a": 1, "n": {"x": [1, 2]}})
+    read = await storage.queues.get_metadata(project, "q")
+    assert await storage.queues.set_metadata(project, "q", {"a": 2}, expected=read)
+    with pytest.raises(MetadataChanged):
+        await storage.queues.set_metadata(project, "q", {"a": 3}, expected=read)
+    assert await storage.queues.get_metadata(project, "q") == {"a": 2}
+    assert not await storage.queues.set_metadata(project, "nope", {"a": 1}, expected={})

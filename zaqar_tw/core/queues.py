@@ -8,6 +8,7 @@ from zaqar_tw.errors import (
     BadRequest,
     Conflict,
     InvalidBody,
+    MetadataChanged,
     QueueDoesNotExist,
     UnsupportedMediaType,
 )
@@ -15,6 +16,8 @@ from zaqar_tw.errors import (
 JSON_PATCH = "application/openstack-messaging-v2.0-json-patch"
 PATCH_OPS = ("add", "remove", "replace")
 RESOURCE_TYPES = ("messages", "subscriptions")
+# Tries of a metadata update against concurrent updates of the same queue.
+PATCH_ATTEMPTS = 100
 
 
 class QueueOperations(Operations):
@@ -81,9 +84,32 @@ class QueueOperations(Operations):
         if not isinstance(changes, list):
             raise InvalidBody("Document type not supported.")
         changes = [_checked_change(change) for change in changes]
-        metadata = await self.storage.queues.get_metadata(ctx.project, name)
-        if metadata is None:
-            raise QueueDoesNotExist(name, ctx.project)
+        # Read, patch, then write only over what was read: a concurrent update makes the
+        # write fail, and the patch is applied again to the newer metadata.
+        for _ in range(PATCH_ATTEMPTS):
+            stored = await self.storage.queues.get_metadata(ctx.project, name)
+            if stored is None:
+                raise QueueDoesNotExist(name, ctx.project)
+            metadata = await self._patched(ctx, stored, changes)
+            try:
+                written = await self.storage.queues.set_metadata(
+                    ctx.project, name, metadata, expected=stored
+                )
+            except MetadataChanged:
+                continue
+            if not written:
+                raise QueueDoesNotExist(name, ctx.project)
+            return v.with_reserved_defaults(metadata, self.limits)
+        raise Conflict(
+            "The queue's metadata kept changing while this update was applied; retry it."
+        )
+
+    async def _patched(self, ctx, stored, changes):
+        """The metadata ``stored`` with ``changes`` applied, checked.
+
+        :raises ZaqarError: a change conflicts, or the result is invalid.
+        """
+        metadata = dict(stored)
         reserved = v.with_reserved_defaults({}, self.limits)
         for op, key, value in changes:
             _apply(metadata, reserved, op, key, value)
@@ -91,9 +117,7 @@ class QueueOperations(Operations):
         v.check_reserved_metadata(metadata, self.limits, "Invalid request body")
         if self.filters:
             await self.filters.check_metadata(metadata, ctx)
-        if not await self.storage.queues.set_metadata(ctx.project, name, metadata):
-            raise QueueDoesNotExist(name, ctx.project)
-        return v.with_reserved_defaults(metadata, self.limits)
+        return metadata
 
     @operation("queues:delete", "Queue could not be deleted.")
     async def delete(self, ctx, name):

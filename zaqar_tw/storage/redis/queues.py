@@ -4,6 +4,7 @@ import orjson
 from twisted.internet import defer
 from zope.interface import implementer
 
+from zaqar_tw.errors import MetadataChanged
 from zaqar_tw.interfaces import IQueueStore
 from zaqar_tw.storage.redis.connection import gather
 from zaqar_tw.storage.redis.keys import queue_index_key, queue_keys
@@ -38,9 +39,12 @@ class RedisQueueStore:
         return d.addCallback(lambda raw: None if raw is None else orjson.loads(raw))
 
     @deferred
-    def set_metadata(self, project, name, metadata):
-        d = self._runner.run("queue_set_metadata", project, name, orjson.dumps(metadata))
-        return d.addCallback(lambda reply: reply == 1)
+    def set_metadata(self, project, name, metadata, expected=None):
+        d = self._runner.run(
+            "queue_set_metadata", project, name, orjson.dumps(metadata),
+            b"" if expected is None else orjson.dumps(expected),
+        )
+        return d.addCallback(_set_outcome)
 
     def delete(self, project, name):
         unindexed = self._connection.execute("ZREM", queue_index_key(project), name)
@@ -93,3 +97,13 @@ def _stats(raw):
     stats = orjson.loads(raw)
     stats["free"] = stats["total"] - stats["claimed"]
     return stats
+
+
+def _set_outcome(reply):
+    """The result of the ``queue_set_metadata`` script: written, or no such queue.
+
+    :raises MetadataChanged: the stored metadata was not the expected one.
+    """
+    if reply == -1:
+        raise MetadataChanged()
+    return reply == 1

@@ -4,6 +4,7 @@ import orjson
 from zope.interface import implementer
 
 from zaqar_store_sqlite.rows import LIVE, deferred, now_ms, queue_id, render, select_messages
+from zaqar_tw.errors import MetadataChanged
 from zaqar_tw.interfaces import IQueueStore
 
 
@@ -33,8 +34,11 @@ class SQLiteQueueStore:
         return self._database.read(_get_metadata, project, name)
 
     @deferred
-    def set_metadata(self, project, name, metadata):
-        return self._database.write(_set_metadata, project, name, orjson.dumps(metadata))
+    def set_metadata(self, project, name, metadata, expected=None):
+        return self._database.write(
+            _set_metadata, project, name, orjson.dumps(metadata),
+            None if expected is None else orjson.dumps(expected),
+        )
 
     def delete(self, project, name):
         return self._database.write(_delete, project, name, True)
@@ -71,12 +75,23 @@ def _get_metadata(connection, project, name):
     return None if row is None else orjson.loads(row[0])
 
 
-def _set_metadata(connection, project, name, metadata):
-    cursor = connection.execute(
+def _set_metadata(connection, project, name, metadata, expected):
+    """Write the metadata (only over ``expected``, when given).
+
+    :raises MetadataChanged: the stored metadata is not ``expected``.
+    """
+    row = connection.execute(
+        "SELECT metadata FROM queues WHERE project = ? AND name = ?", (project, name)
+    ).fetchone()
+    if row is None:
+        return False
+    if expected is not None and orjson.loads(row[0]) != orjson.loads(expected):
+        raise MetadataChanged()
+    connection.execute(
         "UPDATE queues SET metadata = ? WHERE project = ? AND name = ?",
         (metadata, project, name),
     )
-    return cursor.rowcount == 1
+    return True
 
 
 def _delete(connection, project, name, with_queue):
