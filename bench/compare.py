@@ -6,6 +6,8 @@ it with its Redis driver and no authentication under gunicorn (1 worker, 4 threa
 same Redis as zaqar-tw, each on a database of its own.  Both servers are pinned to the same
 CPU; the load generator and Redis run on another.  Every workload runs against each server
 in turn, A B A B, for three rounds; the table gives each server's median and their ratio.
+``ws_idle`` (idle WebSocket connections and the server's memory) runs once per server,
+after the rounds, and is printed below the table.
 """
 
 import argparse
@@ -132,7 +134,9 @@ def parse_args(argv=None):
     )
     parser.add_argument("--workloads", default=None,
                         help="comma-separated (default: the REST workloads, and the "
-                             "WebSocket ones when bench/ws_load.py is there)")
+                             "WebSocket ones and ws_idle when bench/ws_load.py is there)")
+    parser.add_argument("--idle-connections", type=int, default=zb.IDLE_CONNECTIONS,
+                        help=f"idle WebSocket connections of ws_idle ({zb.IDLE_CONNECTIONS})")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of A B (3)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (10)")
     parser.add_argument("--connections", type=int, default=zb.CONNECTIONS,
@@ -205,11 +209,15 @@ def main(argv=None):
     else:
         workloads = list(zb.REST_WORKLOADS)
         if ws_workloads_available():
-            workloads += list(zb.WS_WORKLOADS)
+            workloads += list(zb.WS_WORKLOADS) + [zb.IDLE_WORKLOAD]
     for name in workloads:
-        if name in zb.WS_WORKLOADS and not ws_workloads_available():
+        if name in zb.WS_WORKLOADS + (zb.IDLE_WORKLOAD,) and not ws_workloads_available():
             raise SystemExit(f"{name} needs bench/ws_load.py, which is not there yet")
-    wants_ws = any(name in zb.WS_WORKLOADS for name in workloads)
+    wants_idle = zb.IDLE_WORKLOAD in workloads
+    workloads = [name for name in workloads if name != zb.IDLE_WORKLOAD]
+    wants_ws = wants_idle or any(name in zb.WS_WORKLOADS for name in workloads)
+    if wants_idle:
+        zb.raise_open_files(args.idle_connections + 256)
     zb.ensure_wrk()
     ensure_zaqar()
     server_cpus, load_cpus = zb.default_cpus(args.server_cpus, args.load_cpus)
@@ -232,10 +240,13 @@ def main(argv=None):
             theirs_ws = Zaqar(redis, 14, server_cpus, os.path.join(logdir, "zaqar-ws.log"),
                               websocket=True).start()
             servers.append(theirs_ws)
+        zaqar_ws = f", its WebSocket server {theirs_ws.pinning()}" if theirs_ws else ""
+        ws_clients = (f"; WebSocket clients (bench/ws_load.py, bench/ws_idle.py) on CPU "
+                      f"{load_cpus}" if wants_ws else "")
         pinning = (
-            f"zaqar-tw {ours.pinning()}; Zaqar {theirs.pinning()} (both taskset -c "
-            f"{server_cpus}); wrk on CPU {load_cpus} (taskset -c {load_cpus}, 1 thread); "
-            f"{redis.describe()}"
+            f"zaqar-tw {ours.pinning()}; Zaqar {theirs.pinning()}{zaqar_ws} (all taskset -c "
+            f"{server_cpus}); wrk on CPU {load_cpus} (taskset -c {load_cpus}, 1 thread)"
+            f"{ws_clients}; {redis.describe()}"
         )
         zb.say(f"pinning: {pinning}")
         benches = {
@@ -277,14 +288,33 @@ def main(argv=None):
                     f"requests/s over {zb.PACED_CONNECTIONS} connections (Poisson "
                     f"arrivals): p50 {half.p50_ms:.2f} ms, p99 {half.p99_ms:.2f} ms"
                 )
+        idle_lines = []
+        if wants_idle:
+            idle = {side: zb.run_ws_idle(ws_servers[side].ws_url,
+                                         ws_servers[side].process.pid, load_cpus,
+                                         args.idle_connections)
+                    for side in ws_servers}
+            for side, figures in idle.items():
+                zb.say(f"{side:<8}  {figures.line()}")
+            idle_lines.append(
+                f"Idle WebSocket connections, {idle['zaqar-tw'].connections:,} held open "
+                f"(server RSS before -> after): "
+                + "; ".join(f"{side} {f.per_connection_kib:.1f} KiB each "
+                            f"({f.before_kib / 1024:,.0f} -> {f.after_kib / 1024:,.0f} MiB)"
+                            for side, f in idle.items())
+            )
         rows = []
         for workload in workloads:
             ours_median = median_figures(runs[workload, "zaqar-tw"])
             theirs_median = median_figures(runs[workload, "Zaqar"])
             rows.append((workload, ours_median.unit, ours_median, theirs_median))
         lines = table(rows, machine, pinning, args)
+        if not rows:  # ws_idle alone: no table
+            lines = lines[:5]
         if half_lines:
             lines += [""] + half_lines
+        if idle_lines:
+            lines += [""] + idle_lines
         notes = sorted({f"{side} {w}: {note}" for (w, side), rs in runs.items()
                         for r in rs for note in r.notes})
         if notes:

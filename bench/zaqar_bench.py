@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -32,11 +33,15 @@ from dataclasses import dataclass, field
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 LUA = os.path.join(BENCH, "workloads.lua")
-# The WebSocket load generator (Python, written with the WebSocket transport).
+# The WebSocket load generator (Python, a lean client of its own).
 WS_LOAD = os.path.join(BENCH, "ws_load.py")
+# Idle WebSocket connections and the server's memory (bench/ws_idle.py).
+WS_IDLE = os.path.join(BENCH, "ws_idle.py")
+IDLE_CONNECTIONS = 10_000
 
 REST_WORKLOADS = ("post1", "post10", "list", "claim_delete")
 WS_WORKLOADS = ("ws_post", "ws_claim_delete")
+IDLE_WORKLOAD = "ws_idle"
 # Workloads whose latency is also measured at half the peak rate.
 HALF_PEAK = ("post1", "claim_delete")
 MARKER = "zaqar-bench:owner"
@@ -108,6 +113,17 @@ def affinity_of(pid):
     if len(cpus) > 1 and cpus == list(range(cpus[0], cpus[-1] + 1)):
         return f"{cpus[0]}-{cpus[-1]}"
     return ",".join(str(cpu) for cpu in cpus)
+
+
+def raise_open_files(wanted):
+    """Raise this process's open-files limit (inherited by the servers and clients it
+    starts) towards ``wanted``, up to the hard limit; :returns: the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard == resource.RLIM_INFINITY else min(hard, max(soft, wanted))
+    if soft != resource.RLIM_INFINITY and target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
 
 
 def free_port():
@@ -713,6 +729,50 @@ def run_ws(url, args, load_cpus, cpu=None):
     return found
 
 
+IDLE_LINE = re.compile(
+    r"^ws_idle\s+(?P<connections>\d+) connections\s+RSS (?P<before>\d+) -> (?P<after>\d+) KiB"
+    r"\s+(?P<per>[\d.]+) KiB/connection"
+)
+
+
+@dataclass
+class IdleFigures:
+    """What bench/ws_idle.py measured: a server's memory with idle WebSocket connections.
+
+    :ivar connections: how many were held open.
+    :ivar before_kib: the server's RSS before they opened (KiB).
+    :ivar after_kib: its RSS while they were open (KiB).
+    :ivar per_connection_kib: the difference per connection (KiB).
+    """
+
+    connections: int
+    before_kib: int
+    after_kib: int
+    per_connection_kib: float
+    workload: str = IDLE_WORKLOAD
+
+    def line(self):
+        return (f"{self.workload:<17} {self.connections:>10,} idle connections   server RSS "
+                f"{self.before_kib / 1024:,.1f} -> {self.after_kib / 1024:,.1f} MiB   "
+                f"{self.per_connection_kib:.1f} KiB/connection")
+
+
+def run_ws_idle(url, pid, load_cpus, connections=IDLE_CONNECTIONS):
+    """Run bench/ws_idle.py (pinned with the load) against the WebSocket listener of the
+    server whose process is ``pid``; :returns: :class:`IdleFigures`."""
+    raise_open_files(connections + 256)
+    argv = pinned(load_cpus, [sys.executable, WS_IDLE, "--url", url, "--pid", str(pid),
+                              "--connections", str(connections)])
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    for line in out.stdout.splitlines():
+        match = IDLE_LINE.match(line.strip())
+        if match:
+            return IdleFigures(int(match["connections"]), int(match["before"]),
+                               int(match["after"]), float(match["per"]))
+    raise RuntimeError(f"bench/ws_idle.py printed no figures for {url}:\n{out.stdout}\n"
+                       f"{out.stderr}")
+
+
 # -- the command ------------------------------------------------------------------------------
 
 def parse_args(argv=None):
@@ -722,7 +782,10 @@ def parse_args(argv=None):
                     "one CPU) and print their throughput and latency.",
     )
     parser.add_argument("--workloads", default=",".join(REST_WORKLOADS),
-                        help=f"comma-separated, from {', '.join(REST_WORKLOADS + WS_WORKLOADS)}")
+                        help=f"comma-separated, from "
+                             f"{', '.join(REST_WORKLOADS + WS_WORKLOADS + (IDLE_WORKLOAD,))}")
+    parser.add_argument("--idle-connections", type=int, default=IDLE_CONNECTIONS,
+                        help=f"idle WebSocket connections of ws_idle ({IDLE_CONNECTIONS})")
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (10)")
     parser.add_argument("--connections", type=int, default=CONNECTIONS,
                         help=f"concurrent connections of the load generator ({CONNECTIONS})")
@@ -790,9 +853,12 @@ def describe_machine():
 def main(argv=None):
     args = parse_args(argv)
     workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
-    unknown = [name for name in workloads if name not in REST_WORKLOADS + WS_WORKLOADS]
+    unknown = [name for name in workloads
+               if name not in REST_WORKLOADS + WS_WORKLOADS + (IDLE_WORKLOAD,)]
     if unknown:
         raise SystemExit(f"unknown workloads: {', '.join(unknown)}")
+    if IDLE_WORKLOAD in workloads:
+        raise_open_files(args.idle_connections + 256)
     ensure_wrk()
     server_cpus, load_cpus = default_cpus(args.server_cpus, args.load_cpus)
     say(f"machine: {describe_machine()}")
@@ -806,7 +872,8 @@ def main(argv=None):
             redis.claim(args.db)
             server = ZaqarTw(redis, args.db, server_cpus, os.path.join(logdir, "zaqar-tw.log"),
                              workers=args.workers,
-                             websocket=any(w in WS_WORKLOADS for w in workloads)).start()
+                             websocket=any(w in WS_WORKLOADS + (IDLE_WORKLOAD,)
+                                           for w in workloads)).start()
             url = server.url
             say(f"pinning: zaqar-tw {server.pinning()} (taskset -c {server_cpus}); "
                 f"wrk on CPU {load_cpus} (taskset -c {load_cpus}, 1 thread, "
@@ -818,6 +885,15 @@ def main(argv=None):
                           cpu=server.cpu_seconds if server is not None else None)
         ws_figures = None
         for workload in workloads:
+            if workload == IDLE_WORKLOAD:
+                if server is None:
+                    say(f"{workload:<17} skipped: needs the server started here (its pid)")
+                    continue
+                figures = run_ws_idle(server.ws_url, server.process.pid, load_cpus,
+                                      args.idle_connections)
+                say(figures.line())
+                results.append(figures)
+                continue
             if workload in WS_WORKLOADS:
                 if not os.path.exists(WS_LOAD):
                     say(f"{workload:<17} skipped: bench/ws_load.py is not there")

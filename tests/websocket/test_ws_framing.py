@@ -2,10 +2,12 @@
 gets a 400 reply in the envelope, and the connection stays open for the next one."""
 
 import json
+import uuid
 
 import msgpack
 import pytest
 import pytest_twisted
+from twisted.internet import task
 
 NULL_REQUEST = {"action": None, "body": {}, "headers": {}, "api": "v2"}
 SCHEMA = {"error": "Schema validation failed."}
@@ -41,6 +43,37 @@ async def test_envelope_echoes_the_request(client):
         "body": "Queue q created.",
         "headers": {"status": 201},
     }
+
+
+@pytest_twisted.ensureDeferred
+async def test_echo_keeps_the_request_text_as_sent(ws):
+    """A JSON request of action, headers and body, however spaced and ordered, is echoed
+    as the same document plus api v2 (the reply splices the request's own text)."""
+    headers = ws.headers()
+    text = (
+        '  {\n "body" : {"queue_name": "q", "metadata": {"n": 1.50, "u": "\\u00e9t\u00e9",'
+        ' "big": 18446744073709551615}} ,\t"headers":' + json.dumps(headers)
+        + ', "action":"queue_create"\r\n}\n  '
+    )
+    reply = await ws.raw(text.encode())
+    assert reply.status == 201, reply
+    assert reply.request == {
+        "action": "queue_create", "headers": headers, "api": "v2",
+        "body": {"queue_name": "q",
+                 "metadata": {"n": 1.5, "u": "\u00e9t\u00e9", "big": 18446744073709551615}},
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_echo_leaves_out_members_other_than_action_headers_and_body(ws):
+    """Members a request has besides action, headers and body are not echoed; a request
+    naming ``api`` itself is echoed with the server's ``"api": "v2"``."""
+    for extra in ({"note": "x"}, {"api": "v1"}):
+        document = {"action": "queue_list", "headers": ws.headers(), "body": {}, **extra}
+        reply = await ws.raw(json.dumps(document).encode())
+        assert reply.status == 200, reply
+        assert reply.request == {"action": "queue_list", "headers": ws.headers(),
+                                 "body": {}, "api": "v2"}
 
 
 @pytest_twisted.ensureDeferred
@@ -343,3 +376,133 @@ async def test_large_replies_are_not_capped(ws):
     reply = await ws.request("message_list", {"queue_name": "big", "echo": True, "limit": 10})
     assert reply.status == 200
     assert len(reply.body["messages"]) == 10
+
+
+# Frames as they come off the wire: several in one read, one over several reads.
+
+
+def _client_frame(payload, binary=False, mask=b"\x1f\x8b\x00\xe3", extended=False):
+    """A final, masked client frame; ``extended`` writes a short length in 16 bits (not the
+    minimal encoding RFC 6455 requires)."""
+    size = len(payload)
+    head = bytes((0x82 if binary else 0x81,))
+    if size < 126 and not extended:
+        head += bytes((0x80 | size,))
+    else:
+        head += bytes((0x80 | 126,)) + size.to_bytes(2, "big")
+    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    return head + mask + masked
+
+
+def _raw_client():
+    """A TCP client that speaks the handshake itself and collects what the server sends."""
+    from twisted.internet.defer import Deferred
+    from twisted.internet.protocol import Protocol
+
+    class Raw(Protocol):
+        def __init__(self):
+            self.received = b""
+            self.lost = Deferred()
+            self._wanted = None
+
+        def connectionMade(self):
+            self.transport.write(
+                b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+
+        def dataReceived(self, data):
+            self.received += data
+            self._check()
+
+        def connectionLost(self, reason):
+            self.lost.callback(None)
+
+        def until(self, predicate):
+            """A Deferred firing once ``predicate(received)`` holds."""
+            self._wanted = (predicate, Deferred())
+            waiting = self._wanted[1]
+            self._check()
+            return waiting
+
+        def _check(self):
+            if self._wanted is not None and self._wanted[0](self.received):
+                (_, waiting), self._wanted = self._wanted, None
+                waiting.callback(self.received)
+
+    return Raw()
+
+
+def _server_messages(data):
+    """The payloads of the (unmasked, final) frames the server sent after its handshake."""
+    data = data.split(b"\r\n\r\n", 1)[1]
+    found = []
+    while len(data) >= 2:
+        size, start = data[1] & 0x7F, 2
+        if size == 126:
+            size, start = int.from_bytes(data[2:4], "big"), 4
+        elif size == 127:
+            size, start = int.from_bytes(data[2:10], "big"), 10
+        if len(data) < start + size:
+            break
+        found.append((data[0], data[start:start + size]))
+        data = data[start + size:]
+    return found
+
+
+async def _raw_connection(ws_server):
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", ws_server.port.getHost().port)
+    raw = await connectProtocol(endpoint, _raw_client())
+    await raw.until(lambda data: b"\r\n\r\n" in data).addTimeout(30, reactor)
+    return raw, reactor
+
+
+@pytest_twisted.ensureDeferred
+async def test_frames_coalesced_and_split_on_the_wire_are_all_answered_in_order(ws_server):
+    """Three requests in one write (a 7-bit, a 16-bit and a MessagePack length) and one
+    request split over three writes get four replies, in order."""
+    raw, reactor = await _raw_connection(ws_server)
+    headers = {"Client-ID": "3e0d6f5c-6d4b-4b1e-9a57-1b1d7a3f9c11",
+               "X-Project-ID": uuid.uuid4().hex[:12]}
+    small = json.dumps({"action": "queue_list", "headers": headers},
+                       separators=(",", ":")).encode()
+    large = json.dumps({"action": "queue_create", "headers": headers,
+                        "body": {"queue_name": "wire", "metadata": {"pad": "x" * 300}}}).encode()
+    packed = msgpack.packb({"action": "queue_get", "headers": headers,
+                            "body": {"queue_name": "wire"}})
+    assert len(small) < 126 <= len(large) < 65536
+    raw.transport.write(_client_frame(small) + _client_frame(large)
+                        + _client_frame(packed, binary=True))
+    split = _client_frame(json.dumps({"action": "queue_get_stats", "headers": headers,
+                                      "body": {"queue_name": "wire"}}).encode())
+    for cut in (split[:1], split[1:9], split[9:]):
+        raw.transport.write(cut)
+        await task.deferLater(reactor, 0.01, lambda: None)
+    received = await raw.until(lambda data: len(_server_messages(data)) == 4).addTimeout(
+        30, reactor)
+    replies = [(first, msgpack.unpackb(body) if first == 0x82 else json.loads(body))
+               for first, body in _server_messages(received)]
+    assert [(first, reply["request"]["action"], reply["headers"]["status"])
+            for first, reply in replies] == [
+        (0x81, "queue_list", 200), (0x81, "queue_create", 201), (0x82, "queue_get", 200),
+        (0x81, "queue_get_stats", 200)]
+    assert replies[2][1]["body"] == {"pad": "x" * 300}
+    raw.transport.loseConnection()
+    await raw.lost
+
+
+@pytest_twisted.ensureDeferred
+async def test_length_not_minimally_encoded_fails_the_connection(ws_server):
+    """A frame whose short length is written in 16 bits breaks RFC 6455: the server drops
+    the connection (Autobahn's protocol error) rather than answering it."""
+    raw, reactor = await _raw_connection(ws_server)
+    headers = {"Client-ID": "3e0d6f5c-6d4b-4b1e-9a57-1b1d7a3f9c11", "X-Project-ID": "p"}
+    raw.transport.write(_client_frame(
+        json.dumps({"action": "queue_list", "headers": headers}).encode()[:100],
+        extended=True))
+    await raw.lost.addTimeout(30, reactor)
+    assert _server_messages(raw.received) == []

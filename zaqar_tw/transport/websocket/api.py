@@ -13,7 +13,7 @@ Nothing a client sends ends the connection: every request gets a reply.
 
 from dataclasses import dataclass
 
-from twisted.internet.defer import maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from zaqar_tw.errors import Forbidden
@@ -63,7 +63,7 @@ class WebSocketApi:
             return envelope.framing_error(str(exc))
         if not isinstance(document, dict):
             return envelope.framing_error(envelope.NOT_AN_OBJECT)
-        request = envelope.echo(document)
+        request = envelope.echo(document, None if binary else payload)
         name = document.get("action")
         action = ACTIONS.get(name) if isinstance(name, str) else None
         if action is None:
@@ -105,9 +105,9 @@ class WebSocketApi:
         seen = {name.lower(): value for name, value in headers.items()}
         if session.token is not None:
             seen.setdefault("x-auth-token", session.token)
-        ctx = await maybeDeferred(
-            self._authenticator.authenticate, seen, action.rest_path(body)
-        )
+        ctx = self._authenticator.authenticate(seen, action.rest_path(body))
+        if isinstance(ctx, Deferred):
+            ctx = await ctx
         if action.name == "authenticate":
             session.project = ctx.project
             session.token = headers["X-Auth-Token"]

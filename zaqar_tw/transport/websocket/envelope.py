@@ -106,11 +106,24 @@ def encode(reply, binary):
     return orjson.dumps(reply, default=_splice)
 
 
-def echo(document=None):
+_ECHO_KEYS = frozenset(("action", "headers", "body"))
+_API_MEMBER = b',"api":"%s"}' % API.encode()
+
+
+def echo(document=None, raw=None):
     """The ``request`` part of a reply: the request as sent (``action`` ``None`` and empty
-    ``body`` and ``headers`` for one that could not be read)."""
+    ``body`` and ``headers`` for one that could not be read).
+
+    :param raw: the JSON text the document was decoded from, if it was: a request of
+        exactly ``action``, ``headers`` and ``body`` is then echoed as those bytes plus
+        ``"api"`` (an ``orjson.Fragment``), not encoded again.
+    """
     if document is None:
         return {"action": None, "body": {}, "headers": {}, "api": API}
+    if raw is not None and len(document) == 3 and document.keys() == _ECHO_KEYS:
+        text = raw.rstrip(b" \t\r\n")
+        if text.endswith(b"}"):
+            return orjson.Fragment(text[:-1] + _API_MEMBER)
     return {
         "action": document.get("action"),
         "body": document.get("body", {}),

@@ -14,9 +14,11 @@
   seconds of the injected clock closes the connection (1000, "Idle for too long.").
 """
 
+import struct
 from collections import deque
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
+from autobahn.websocket.xormasker import create_xor_masker
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
@@ -29,6 +31,57 @@ from zaqar_tw.transport.websocket.api import Session
 MAX_WAITING = 32  # requests read ahead of the one being answered
 IDLE_CLOSE_CODE = 1000
 IDLE_CLOSE_REASON = "Idle for too long."
+
+
+_TEXT_FRAME, _BINARY_FRAME = 0x81, 0x82  # first byte of a final text / binary frame
+_SMALL_UNMASK = 1024  # up to this size, unmasking with one integer XOR is the fastest
+
+
+def unmask(mask, payload):
+    """A client frame's payload, unmasked with its 4-byte ``mask`` (RFC 6455, 5.3)."""
+    size = len(payload)
+    if size > _SMALL_UNMASK:
+        return create_xor_masker(mask, size).process(payload)
+    key = int.from_bytes((mask * ((size >> 2) + 1))[:size], "little")
+    return (int.from_bytes(payload, "little") ^ key).to_bytes(size, "little")
+
+
+def frame_head(binary, size):
+    """The header of a final, unmasked (server) frame carrying ``size`` bytes."""
+    first = 0x82 if binary else 0x81
+    if size < 126:
+        return bytes((first, size))
+    if size < 65536:
+        return struct.pack("!BBH", first, 126, size)
+    return struct.pack("!BBQ", first, 127, size)
+
+
+def write_now(transport, data):
+    """Write ``data`` to a TCP transport, straight into the socket when nothing is waiting to
+    be sent before it.
+
+    ``transport.write`` only buffers and registers the socket for writing; the data goes out
+    on the next turn of the reactor, which then unregisters it: two ``epoll_ctl`` calls and a
+    turn per reply.  When the transport's buffer is empty, sending at once keeps the order
+    and saves that; whatever the socket does not take is buffered by ``transport.write`` as
+    usual (and pauses the producer past ``bufferSize``).  Transports that are not plain TCP
+    (TLS, tests' fakes), or a Twisted whose buffers are not those of ``FileDescriptor``,
+    just get ``write``.
+    """
+    if (
+        not getattr(transport, "TLS", True)
+        and not getattr(transport, "dataBuffer", True)
+        and not getattr(transport, "_tempDataLen", True)
+        and not getattr(transport, "_writeDisconnected", True)
+        and transport.connected
+        and not transport.disconnecting
+    ):
+        sent = transport.writeSomeData(data)
+        if isinstance(sent, int) and sent > 0:
+            if sent == len(data):
+                return
+            data = data[sent:]
+    transport.write(data)
 
 
 @implementer(IPushProducer)
@@ -136,9 +189,61 @@ class ZaqarServerProtocol(WebSocketServerProtocol):
         """A whole request: queue it for answering."""
         payload = None if self._oversize else b"".join(self._chunks)
         self._chunks = []
-        self._waiting.append((payload, self._binary))
+        self._request(payload, self._binary)
+
+    def _request(self, payload, binary):
+        self._waiting.append((payload, binary))
         self._pump()
         self._throttle()
+
+    def processData(self):
+        """Take the next frame from the received data; :returns: whether to call again.
+
+        The common request, one whole masked text or binary frame within the size limits,
+        is taken here in a few steps; anything else (control and fragmented frames, partial
+        frames, protocol errors, large frames, any negotiated extension or frame logging)
+        goes through Autobahn's own parser, as every frame did before.
+        """
+        data = self.data
+        if (
+            len(data) < 6
+            or data[0] not in (_TEXT_FRAME, _BINARY_FRAME)
+            or self.current_frame is not None
+            or self.inside_message
+            or self.state != self.STATE_OPEN
+            or self._perMessageCompress is not None
+            or self.utf8validateIncoming
+            or self.logFrames
+            or self.trackedTimings
+            or self.autoPingTimeoutCall
+            or not self.applyMask
+        ):
+            return super().processData()
+        second = data[1]
+        if second < 0x80:  # not masked: Autobahn fails the connection
+            return super().processData()
+        size = second & 0x7F
+        if size < 126:
+            start = 6
+        elif size == 126 and len(data) >= 8:
+            size = int.from_bytes(data[2:4], "big")
+            start = 8
+            if size < 126:  # not the minimal encoding: Autobahn fails the connection
+                return super().processData()
+        else:
+            return super().processData()
+        end = start + size
+        factory = self.factory
+        if (
+            end > len(data)
+            or size > factory.max_frame_size
+            or size > factory.max_message_size
+        ):
+            return super().processData()
+        self.data = data[end:]
+        self._heard()
+        self._request(unmask(data[start - 4:start], data[start:end]), data[0] == _BINARY_FRAME)
+        return len(self.data) > 0
 
     def onPong(self, payload):
         """The client answered a ping: it is alive."""
@@ -157,18 +262,55 @@ class ZaqarServerProtocol(WebSocketServerProtocol):
             while self._open and self._waiting and not self._busy and not self.blocked:
                 payload, binary = self._waiting.popleft()
                 self._busy = True
-                Deferred.fromCoroutine(self._answer(payload, binary)).addBoth(self._answered)
+                self._step(self._answer(payload, binary), None)
         finally:
             self._pumping = False
 
-    def _answered(self, result):
-        if isinstance(result, Failure):
-            self._log.failure("Failed to answer a WebSocket request", result)
+    def _step(self, coroutine, result):
+        """Run the answer ``coroutine`` on, sending it ``result`` (a Failure is raised in
+        it), until it waits on a Deferred that has not fired or it ends.
+
+        This is what ``Deferred.fromCoroutine`` does, less what a reply does not need (a
+        Deferred of its own, cancellation, a copy of the context per step).  A Deferred
+        that fires while being waited on is not a recursion: the loop takes its result.
+        """
+        while True:
+            try:
+                if isinstance(result, Failure):
+                    waiting_on = result.throwExceptionIntoGenerator(coroutine)
+                else:
+                    waiting_on = coroutine.send(result)
+            except StopIteration:
+                self._answered()
+                return
+            except BaseException:
+                self._log.failure("Failed to answer a WebSocket request")
+                self._answered()
+                return
+            # An awaited Deferred that has not fired yet (what Deferred.__await__ yields).
+            if not isinstance(waiting_on, Deferred):
+                result = Failure(TypeError(f"cannot wait on {waiting_on!r}"))
+                continue
+            box = [True, None]  # [still in this call, result if it fired meanwhile]
+            waiting_on.addBoth(self._resumed, coroutine, box)
+            if box[0]:
+                box[0] = False
+                return
+            result = box[1]
+
+    def _resumed(self, result, coroutine, box):
+        if box[0]:
+            box[0] = False
+            box[1] = result
+        else:
+            self._step(coroutine, result)
+        return None
+
+    def _answered(self):
         self._busy = False
         self.answered += 1
         self._pump()
         self._throttle()
-        return None
 
     async def _answer(self, payload, binary):
         api = self.factory.api
@@ -182,7 +324,21 @@ class ZaqarServerProtocol(WebSocketServerProtocol):
             self._log.failure("Unexpected error answering a WebSocket request")
             data = envelope.encode(api.unexpected(exc), binary)
         if self._open and self.state == self.STATE_OPEN:
+            self._send_reply(data, binary)
+
+    def _send_reply(self, data, binary):
+        """Send one reply as one frame (what ``sendMessage`` does when nothing is
+        negotiated or configured that changes frames), written at once if it can be."""
+        if (
+            self._perMessageCompress is not None
+            or self.autoFragmentSize
+            or self.maskServerFrames
+            or self.send_queue
+            or self.logOctets
+        ):
             self.sendMessage(data, isBinary=binary)
+            return
+        write_now(self.transport, frame_head(binary, len(data)) + data)
 
     # Back-pressure.
 
