@@ -22,7 +22,7 @@ class Tag(MessageFilter):
                 message["body"].setdefault("trail", []).append(self.tag)
             return messages
 
-        return deferLater(reactor, 0.01, stamp)
+        return deferLater(reactor, 0, stamp)  # answers on a later reactor turn
 
     async def on_read(self, messages, queue_metadata, context):
         for message in messages:

@@ -6,12 +6,14 @@ import uuid
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, task
+from twisted.internet import defer
 from zope.interface import implementer
 
 from zaqar_tw.context import RequestContext
 from zaqar_tw.errors import ZaqarError
 from zaqar_tw.interfaces import IAuthenticator
+
+from tests.waiting import pause, wait_until
 
 TIMEOUT = 30
 
@@ -24,13 +26,7 @@ def _reactor():
 
 async def until(condition, timeout=TIMEOUT, step=0.02):
     """Wait (in real time, the network's) until ``condition()`` holds."""
-    reactor = _reactor()
-    waited = 0.0
-    while not condition():
-        if waited > timeout:
-            raise AssertionError("condition never held")
-        await task.deferLater(reactor, step, lambda: None)
-        waited += step
+    await wait_until(condition, timeout, "the condition", step)
 
 
 # Many connections.
@@ -118,8 +114,8 @@ async def test_client_that_stops_reading_is_not_buffered_without_bound(ws, ws_se
     stalled_at = None
     while stalled_at != server_side.answered:
         stalled_at = server_side.answered
-        await task.deferLater(_reactor(), 0.2, lambda: None)
-    await task.deferLater(_reactor(), 0.3, lambda: None)
+        await pause(0.2)
+    await pause(0.3)
 
     transport = server_side.transport
     waiting = len(transport.dataBuffer) - transport.offset + transport._tempDataLen

@@ -7,7 +7,8 @@ import uuid
 import msgpack
 import pytest
 import pytest_twisted
-from twisted.internet import task
+
+from tests.waiting import pause, wait_until
 
 NULL_REQUEST = {"action": None, "body": {}, "headers": {}, "api": "v2"}
 SCHEMA = {"error": "Schema validation failed."}
@@ -316,13 +317,10 @@ async def test_fragmented_request_under_the_limits_is_answered(ws):
 
 async def _arrived(server_side, octets):
     """Wait (real time) until the server has read ``octets`` bytes of message data."""
-    from twisted.internet import reactor, task
-
-    for _ in range(1500):
-        if server_side.trafficStats.incomingOctetsAppLevel >= octets:
-            return
-        await task.deferLater(reactor, 0.02, lambda: None)
-    raise AssertionError("the data never arrived")
+    await wait_until(
+        lambda: server_side.trafficStats.incomingOctetsAppLevel >= octets,
+        timeout=30, what="the data", step=0.02,
+    )
 
 
 def _kept(server_side):
@@ -481,7 +479,7 @@ async def test_frames_coalesced_and_split_on_the_wire_are_all_answered_in_order(
                                       "body": {"queue_name": "wire"}}).encode())
     for cut in (split[:1], split[1:9], split[9:]):
         raw.transport.write(cut)
-        await task.deferLater(reactor, 0.01, lambda: None)
+        await pause(0.01)
     received = await raw.until(lambda data: len(_server_messages(data)) == 4).addTimeout(
         30, reactor)
     replies = [(first, msgpack.unpackb(body) if first == 0x82 else json.loads(body))

@@ -11,6 +11,8 @@ import uuid
 
 import pytest_twisted
 
+from tests.waiting import wait_until
+
 CONF = """
 [drivers:message_store:redis]
 uri = redis://127.0.0.1:6379
@@ -66,7 +68,6 @@ class Client:
 async def api(tmp_path):
     """zaqar-tw with ``[filters] chain = stamp``, started from a config file; a client."""
     from twisted.internet import reactor
-    from twisted.internet.task import deferLater
 
     from zaqar_tw.config import load
     from zaqar_tw.service import makeService
@@ -77,10 +78,11 @@ async def api(tmp_path):
     service = makeService(load(str(conf)), reactor)
     service.startService()
     client = Client(reactor, f"http://127.0.0.1:{port}")
-    for _ in range(100):  # the store connects in the background; wait until it answers
+
+    async def store_answers():  # the store connects in the background
         status, _ = await client.request("GET", "/v2/ping")
-        if status == 204:
-            break
-        await deferLater(reactor, 0.05, lambda: None)
+        return status == 204
+
+    await wait_until(store_answers, timeout=5, what="the store")
     yield client
     await service.stopService()

@@ -4,9 +4,11 @@ survive kill -9, and two processes on one file never hand a message to two live 
 import uuid
 
 import pytest_twisted
-from twisted.internet import defer, task
+from twisted.internet import defer
 
 from nodes import Http, Node
+
+from tests.waiting import pause
 
 MESSAGES = 120
 CONSUMERS = 10
@@ -95,7 +97,7 @@ async def test_two_processes_share_a_queue_safely(tmp_path):
                     {"ttl": 60, "grace": 60},
                 )
                 if status == 204:
-                    await task.deferLater(reactor, 0.02, lambda: None)
+                    await pause(0.02)
                     continue
                 assert status == 201, body
                 for message in body["messages"]:
