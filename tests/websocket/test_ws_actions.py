@@ -672,3 +672,16 @@ async def test_unexpected_error_is_a_500(client):
     for _ in range(2):
         reply = await client.request("queue_list")
         assert_error(reply, 500, "the identity provider broke", "Unexpected error.")
+
+
+@pytest.mark.zaqar_config(("DEFAULT", "enable_checksum", "true"))
+@pytest_twisted.ensureDeferred
+async def test_checksums_never_show_over_websocket(client):
+    """Spec 3.11: checksums show on REST only, not in WebSocket pop or stats replies."""
+    await client.ok("message_post", {"queue_name": "sums",
+                                     "messages": [{"body": {"event": "a"}}, {"body": 2}]})
+    stats = await client.ok("queue_get_stats", {"queue_name": "sums"})
+    assert "checksum" not in stats["messages"]["oldest"]
+    popped = await client.ok("message_delete_many", {"queue_name": "sums", "pop": 2})
+    assert len(popped["messages"]) == 2
+    assert all("checksum" not in message for message in popped["messages"])

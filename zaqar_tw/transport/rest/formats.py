@@ -5,7 +5,7 @@ The core returns store message dicts (``id``, ``ttl``, ``age``, ``body``, ``clai
 python-zaqarclient builds objects from the items and rejects unknown keys.
 """
 
-import time
+from zaqar_tw.transport.views import stats_view, with_checksum
 
 
 def queue_href(queue):
@@ -24,63 +24,22 @@ def claim_href(queue, claim_id):
     return f"/v2/queues/{queue}/claims/{claim_id}"
 
 
-def _with_checksum(item, message):
-    checksum = message.get("checksum")
-    if checksum is not None:
-        item["checksum"] = checksum
-    return item
-
-
 def message_view(queue, message, claim_id=None):
     """A message in listings, bulk get, single get and claims:
     ``{"id", "href", "ttl", "age", "body"[, "checksum"]}``.
 
     :param claim_id: the claim to show in the href; defaults to the message's own.
     """
-    return _with_checksum(
-        {
-            "id": message["id"],
-            "href": message_href(queue, message["id"], claim_id or message.get("claim_id")),
-            "ttl": message["ttl"],
-            "age": message["age"],
-            "body": message["body"],
-        },
-        message,
-    )
-
-
-def popped_view(message):
-    """A message returned by pop, in the raw storage shape (no href):
-    ``{"id", "age", "ttl", "body", "claim_id", "claim_count"[, "checksum"]}``."""
-    return _with_checksum(
-        {
-            "id": message["id"],
-            "age": message["age"],
-            "ttl": message["ttl"],
-            "body": message["body"],
-            "claim_id": message.get("claim_id"),
-            "claim_count": message.get("claim_count", 0),
-        },
-        message,
-    )
-
-
-def utc_iso(epoch):
-    """Epoch seconds as ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    view = {
+        "id": message["id"],
+        "href": message_href(queue, message["id"], claim_id or message.get("claim_id")),
+        "ttl": message["ttl"],
+        "age": message["age"],
+        "body": message["body"],
+    }
+    return with_checksum(view, message)
 
 
 def stats_message_view(queue, message):
-    """The ``oldest``/``newest`` message of queue stats."""
-    return _with_checksum(
-        {
-            "age": message["age"],
-            "ttl": message["ttl"],
-            "body": message["body"],
-            "claim_id": message.get("claim_id"),
-            "claim_count": message.get("claim_count", 0),
-            "created": utc_iso(message["created"]),
-            "href": message_href(queue, message["id"]),
-        },
-        message,
-    )
+    """The ``oldest``/``newest`` message of queue stats, with its ``href``."""
+    return dict(stats_view(message), href=message_href(queue, message["id"]))

@@ -1,6 +1,7 @@
 """``/v2/queues/Q/messages`` and ``/v2/queues/Q/messages/M``."""
 
-from zaqar_tw.transport.rest.formats import message_href, message_view, popped_view
+from zaqar_tw.transport.rest.formats import message_href, message_view
+from zaqar_tw.transport.views import popped_view
 from zaqar_tw.transport.rest.query import Query, next_links
 from zaqar_tw.transport.rest.responses import empty_response, json_response, read_body
 

@@ -10,11 +10,11 @@ flavors) are known names that answer 404 "not available".  Adding one is a metho
 :class:`Actions` plus its line in :data:`ACTIONS`.
 """
 
-import time
 from dataclasses import dataclass, field
 
 from zaqar_tw.errors import NotFound, Unavailable
 from zaqar_tw.transport.rest.home import json_home
+from zaqar_tw.transport.views import popped_view, stats_view
 
 STRING, INTEGER, BOOLEAN, ARRAY, OBJECT = "string", "integer", "boolean", "array", "object"
 
@@ -178,37 +178,10 @@ def message_view(message, claim_id=None):
     }
 
 
-def popped_view(message):
-    """A popped message, in the raw storage shape python-zaqarclient builds messages from:
-    ``{"id", "age", "ttl", "body", "claim_id", "claim_count"[, "checksum"]}``."""
-    view = {
-        "id": message["id"],
-        "age": message["age"],
-        "ttl": message["ttl"],
-        "body": message["body"],
-        "claim_id": message.get("claim_id"),
-        "claim_count": message.get("claim_count", 0),
-    }
-    if message.get("checksum") is not None:
-        view["checksum"] = message["checksum"]
-    return view
-
-
 def stats_message_view(message):
     """The ``oldest``/``newest`` message of queue stats: REST's fields, with ``id`` where
-    REST has ``href``."""
-    view = {
-        "id": message["id"],
-        "age": message["age"],
-        "ttl": message["ttl"],
-        "body": message["body"],
-        "claim_id": message.get("claim_id"),
-        "claim_count": message.get("claim_count", 0),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(message["created"])),
-    }
-    if message.get("checksum") is not None:
-        view["checksum"] = message["checksum"]
-    return view
+    REST has ``href``, and no checksum."""
+    return dict(stats_view(message, checksum=False), id=message["id"])
 
 
 def _only(body, *names):
@@ -367,7 +340,7 @@ class Actions:
         )
         if popped is None:
             return 204, {}
-        return 200, {"messages": [popped_view(message) for message in popped]}
+        return 200, {"messages": [popped_view(message, checksum=False) for message in popped]}
 
     # Claims.
 
