@@ -53,7 +53,8 @@ def base_python():
 
 
 def ensure_zaqar():
-    """Create ``bench/.zaqar-venv`` with Zaqar and gunicorn, unless it is already there."""
+    """Create ``bench/.zaqar-venv`` with Zaqar, its Redis client and gunicorn, unless it is
+    already there."""
     if os.path.exists(INSTALLED_MARK):
         return
     zb.say(f"installing zaqar=={ZAQAR_VERSION} and gunicorn into {ZAQAR_VENV} "
@@ -62,7 +63,8 @@ def ensure_zaqar():
         subprocess.run([base_python(), "-m", "venv", ZAQAR_VENV], check=True)
     pip = [os.path.join(ZAQAR_VENV, "bin", "python"), "-m", "pip", "install", "-q"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True)
-    subprocess.run(pip + [f"zaqar=={ZAQAR_VERSION}", "gunicorn"], check=True)
+    # redis-py is an optional dependency of Zaqar that its Redis driver needs.
+    subprocess.run(pip + [f"zaqar=={ZAQAR_VERSION}", "gunicorn", "redis"], check=True)
     with open(INSTALLED_MARK, "w", encoding="ascii") as handle:
         handle.write(f"zaqar {ZAQAR_VERSION}\n")
 
