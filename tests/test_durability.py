@@ -11,7 +11,9 @@ import uuid
 
 import pytest_twisted
 
+from tests import scenarios
 from tests.processes import Http, RedisProcess, ZaqarProcess, pid_alive
+from tests.scenarios import list_all
 
 MESSAGES = 60
 BATCH = 6
@@ -19,31 +21,7 @@ BATCH = 6
 
 async def post_all(http, url, queue):
     """Post MESSAGES messages in batches; :returns: the ids acknowledged by 201s."""
-    ids = []
-    for start in range(0, MESSAGES, BATCH):
-        batch = [{"body": {"n": n}, "ttl": 3600} for n in range(start, start + BATCH)]
-        status, body = await http.call(
-            "POST", f"{url}/v2/queues/{queue}/messages", {"messages": batch}
-        )
-        assert status == 201, body
-        ids += [href.rsplit("/", 1)[1] for href in body["resources"]]
-    return ids
-
-
-async def list_all(http, url, queue):
-    """Every message id of the queue, following the ``next`` links page by page."""
-    seen = []
-    path = f"/v2/queues/{queue}/messages?echo=true&include_claimed=true&limit=20"
-    while True:
-        status, body = await http.call("GET", url + path)
-        assert status in (200, 204), body
-        page = (body or {}).get("messages", [])
-        if not page:
-            return seen
-        seen += [message["id"] for message in page]
-        links = [link["href"] for link in body.get("links", []) if link["rel"] == "next"]
-        assert links, body
-        path = links[0]
+    return await scenarios.post_all(http, url, queue, MESSAGES, BATCH)
 
 
 def embedded_config(data_dir, fsync):
