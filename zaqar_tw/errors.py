@@ -138,6 +138,23 @@ class ClaimDoesNotExist(NotFound):
         )
 
 
+class SubscriptionDoesNotExist(NotFound):
+    """The subscription does not exist in this queue (or has expired)."""
+
+    def __init__(self, subscription_id):
+        super().__init__(f"Subscription {subscription_id} does not exist")
+
+
+class SubscriptionAlreadyExists(Conflict):
+    """Another live subscription of the queue has this subscriber URI."""
+
+    def __init__(self):
+        super().__init__(
+            "Such subscription already exists.Subscriptions are unique by project + queue "
+            "+ subscriber URI."
+        )
+
+
 class MessageIsClaimed(Forbidden):
     """A claimed message was deleted without its claim id, or with another live claim's id."""
 

@@ -59,7 +59,8 @@ class IQueueStore(Interface):
         """
 
     def delete(project, name):
-        """Delete the queue with all its messages and claims; a missing queue is no error.
+        """Delete the queue with all its messages, claims and subscriptions; a missing queue
+        is no error.
 
         :returns: Deferred firing with ``None``.
         """
@@ -86,7 +87,7 @@ class IQueueStore(Interface):
 
     def purge(project, name):
         """Delete every message and claim of the queue (claimed and delayed ones too), keeping
-        the queue and its metadata.
+        the queue, its metadata and its subscriptions.
 
         :returns: Deferred firing with ``None``.
         """
@@ -178,12 +179,82 @@ class IClaimStore(Interface):
         """
 
 
+class ISubscriptionStore(Interface):
+    """Subscriptions of a queue: who is notified of the messages posted to it.
+
+    A *subscription* handed out by a store is a plain dict::
+
+        {"id": str, "source": str (the queue name), "subscriber": str (a URI),
+         "ttl": int, "age": int, "options": dict, "confirmed": bool}
+
+    ``age`` is whole seconds since the subscription was created, or since its ttl was last
+    set by :meth:`update`.  A subscription is *expired* once ``now`` reaches that moment plus
+    ``ttl``; expired subscriptions are invisible to every call (a store may remove them
+    lazily).  Subscription ids are dashed lowercase UUID4 strings scoped to their queue.  At
+    most one live subscription of a queue has a given subscriber URI.  New subscriptions
+    start unconfirmed.
+    """
+
+    def create(project, queue, subscriber, ttl, options):
+        """Subscribe ``subscriber`` to the queue, creating the queue (with metadata ``{}``)
+        if needed.
+
+        :param options: a dict (already validated), stored as given.
+        :returns: Deferred firing with ``(subscription, created)``: the new subscription and
+            ``True``; or, when a live subscription of the queue already has this subscriber,
+            that one (left unchanged) and ``False``.
+        """
+
+    def get(project, queue, subscription_id):
+        """:returns: Deferred firing with the subscription, or ``None`` if it does not exist
+        in this queue or has expired."""
+
+    def list(project, queue, marker=None, limit=10):
+        """A page of the queue's live subscriptions, sorted by id.
+
+        :param marker: only ids strictly greater than this one (it need not exist).
+        :returns: Deferred firing with a list of subscriptions: ``limit`` of them unless no
+            more follow (expired ones do not count), empty for a queue that does not exist.
+        """
+
+    def update(project, queue, subscription_id, changes):
+        """Change a live subscription.
+
+        :param changes: a dict with some of ``"subscriber"``, ``"ttl"`` (the age then
+            restarts from 0) and ``"options"`` (replaces the stored options).
+        :returns: Deferred firing with ``True``, or ``False`` if the subscription does not
+            exist or has expired.
+        :raises zaqar_tw.errors.SubscriptionAlreadyExists: the new subscriber is another
+            live subscription's (nothing is changed).
+        """
+
+    def confirm(project, queue, subscription_id, confirmed):
+        """Set whether a live subscription is confirmed.
+
+        :returns: Deferred firing with ``True``, or ``False`` if it does not exist or has
+            expired.
+        """
+
+    def delete(project, queue, subscription_id):
+        """Unsubscribe; a missing subscription is no error.
+
+        :returns: Deferred firing with ``None``.
+        """
+
+    def purge(project, queue):
+        """Delete every subscription of the queue, keeping the queue and its messages.
+
+        :returns: Deferred firing with ``None``.
+        """
+
+
 class IStorage(Interface):
     """A storage back end: the controllers of each resource plus its lifecycle."""
 
     queues = Attribute("The IQueueStore provider.")
     messages = Attribute("The IMessageStore provider.")
     claims = Attribute("The IClaimStore provider.")
+    subscriptions = Attribute("The ISubscriptionStore provider.")
 
     def connect():
         """Start using the back end (the service calls it once, at start-up).
@@ -253,7 +324,7 @@ class IMessageFilter(Interface):
 
     def on_read(messages, queue_metadata, context):
         """Called on every message read (list, get, bulk get, pop, claim create and get,
-        queue stats; notifications once they exist), in the reverse of the configured order.
+        queue stats, notifications), in the reverse of the configured order.
 
         :param messages: store message dicts (see the module docstring); never empty.
         :param queue_metadata: the queue's metadata dict, or ``None`` unless some filter of
@@ -274,8 +345,29 @@ class IMessageFilter(Interface):
 
 
 class INotifier(Interface):
-    """Delivers notifications to subscribers of one URI scheme (built by the notifications
-    issue)."""
+    """Delivers notifications to the subscribers whose URI scheme it serves, registered in the
+    ``zaqar_tw.notifiers`` entry-point group and enabled by ``[notification] notifiers``.  The
+    class is built once at start-up as ``cls(reactor, config, options)``: the reactor (for
+    network clients and timers), the :class:`~zaqar_tw.config.Config` and the
+    ``[notifier:<name>]`` section as a dict of strings (``{}`` when absent).
+
+    The dispatcher calls :meth:`deliver` once per message and subscription, after the post
+    was acknowledged; the poster never waits for it and never sees its failures.
+    """
+
+    schemes = Attribute(
+        "The subscriber URI schemes this notifier serves, e.g. ``('http', 'https')``.  A "
+        "subscription is accepted only when an enabled notifier serves its scheme."
+    )
 
     def deliver(subscription, payload):
-        """:returns: Deferred firing when the subscriber accepted the notification."""
+        """Deliver one notification.
+
+        :param subscription: the subscription dict of
+            :class:`ISubscriptionStore`, plus ``"project"``: the queue's project id.
+        :param payload: the notification, a JSON-serialisable dict: for a posted message
+            ``{"body", "ttl", "queue_name", "Message_Type": "Notification"}`` (plus
+            ``"delay"`` on a queue with a default delay).
+        :returns: Deferred firing once the subscriber accepted it, failing (with any
+            exception) when it did not.
+        """

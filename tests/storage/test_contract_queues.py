@@ -165,6 +165,21 @@ async def test_delete_removes_everything(storage, project, post):
 
 
 @pytest_twisted.ensureDeferred
+async def test_delete_removes_subscriptions(storage, project):
+    """Deleting a queue removes its subscriptions: a queue re-created by name has none."""
+    subscription, _ = await storage.subscriptions.create(project, "q", "http://a", 3600, {})
+    await storage.subscriptions.create(project, "other", "http://a", 3600, {})
+    await storage.queues.delete(project, "q")
+    assert await storage.subscriptions.get(project, "q", subscription["id"]) is None
+    assert await storage.subscriptions.list(project, "q") == []
+    await storage.queues.create(project, "q", {})
+    assert await storage.subscriptions.list(project, "q") == []
+    again, created = await storage.subscriptions.create(project, "q", "http://a", 3600, {})
+    assert created is True and again["id"] != subscription["id"]
+    assert len(await storage.subscriptions.list(project, "other")) == 1
+
+
+@pytest_twisted.ensureDeferred
 async def test_delete_missing_queue(storage, project):
     """Deleting a missing queue is no error."""
     assert await storage.queues.delete(project, "nope") is None
@@ -240,6 +255,16 @@ async def test_purge(storage, project, post):
     new = await post("q", 2)
     listed = await storage.messages.list(project, "q", echo=True)
     assert [m["id"] for m in listed] == new
+
+
+@pytest_twisted.ensureDeferred
+async def test_purge_keeps_subscriptions(storage, project, post):
+    """Purging a queue's messages leaves its subscriptions alone."""
+    subscription, _ = await storage.subscriptions.create(project, "q", "http://a", 3600, {})
+    await post("q", 2)
+    await storage.queues.purge(project, "q")
+    assert await storage.subscriptions.list(project, "q") == [subscription]
+    assert (await storage.queues.stats(project, "q"))["total"] == 0
 
 
 @pytest_twisted.ensureDeferred

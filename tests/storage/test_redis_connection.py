@@ -44,6 +44,8 @@ async def assert_unavailable(storage, project):
         lambda: storage.messages.list(project, "q"),
         lambda: storage.claims.create(project, "q", 60, 60, 1),
         lambda: storage.claims.get(project, "q", str(uuid.uuid4())),
+        lambda: storage.subscriptions.create(project, "q", "http://a", 60, {}),
+        lambda: storage.subscriptions.list(project, "q"),
     ]
     for operation in operations:
         with pytest.raises(StoreUnavailable):

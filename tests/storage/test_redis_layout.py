@@ -1,14 +1,17 @@
 """Redis specifics of the layout: one hash tag per queue, garbage-collection TTLs with a
-margin, computed from the service's clock, never used for correctness."""
+margin, computed from the service's clock, never used for correctness; and what the calls
+made on every message post cost in commands."""
 
 import uuid
 
 import pytest_twisted
 
 from zaqar_tw.storage.redis.connection import RedisConnection
-from zaqar_tw.storage.redis.keys import queue_index_key, queue_keys
+from zaqar_tw.storage.redis.keys import queue_index_key, queue_keys, subscription_keys
 from zaqar_tw.storage.redis.store import RedisStorage
 from zaqar_tw.storage.redis.uri import parse_uri
+
+from redis_server import RedisServer
 
 REDIS_URI = "redis://127.0.0.1:6379"
 MARGIN = 86400
@@ -53,6 +56,7 @@ async def test_all_keys_of_a_queue_share_one_hash_tag(storage):
     await storage.queues.create(project, "a.b", {"x": 1})
     await storage.messages.post(project, "a.b", [{"ttl": 60, "body": i} for i in range(3)], "c")
     await storage.claims.create(project, "a.b", 60, 60, 1)
+    await storage.subscriptions.create(project, "a.b", "http://a", 3600, {})
     inspect = await inspector()
     try:
         used = await keys_matching(inspect, "*" + project[-32:] + "*")
@@ -63,7 +67,8 @@ async def test_all_keys_of_a_queue_share_one_hash_tag(storage):
     index = queue_index_key(project)
     assert index in used
     queue_keys_used = used - {index}
-    assert queue_keys_used == set(queue_keys(project, "a.b"))
+    assert queue_keys_used == set(queue_keys(project, "a.b")) | set(
+        subscription_keys(project, "a.b"))
     assert all(tag_of(k) == tag for k in queue_keys_used)
     assert tag_of(index) != tag
 
@@ -153,3 +158,108 @@ async def test_expired_messages_off_the_scanned_path_are_swept(storage, project,
             "ZRANGE", queue_keys(project, "q")[3], 0, -1)}
     finally:
         await inspect.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_subscription_garbage_collection_ttl(storage, project, clock):
+    """Subscription keys expire a margin after the last subscription's expiry (a longer ttl
+    pushes it out, a shorter one leaves it); the queue hash never expires."""
+    keys = subscription_keys(project, "q")
+    subscription, _ = await storage.subscriptions.create(project, "q", "http://a", 3600, {})
+    inspect = await inspector()
+    try:
+        assert await inspect.execute("PTTL", keys[0]) == -1
+        for key in keys[1:]:
+            ttl = await inspect.execute("PTTL", key)
+            assert (3600 + MARGIN - 5) * 1000 <= ttl <= (3600 + MARGIN * 1.25) * 1000, key
+        await storage.subscriptions.update(project, "q", subscription["id"], {"ttl": 90000})
+        for key in keys[1:]:
+            assert await inspect.execute("PTTL", key) >= (90000 + MARGIN - 5) * 1000, key
+        await storage.subscriptions.update(project, "q", subscription["id"], {"ttl": 60})
+        for key in keys[1:]:
+            assert await inspect.execute("PTTL", key) >= (90000 + MARGIN - 5) * 1000, key
+    finally:
+        await inspect.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_expired_subscriptions_are_removed_lazily(storage, project, clock):
+    """Scripts drop the expired subscriptions they meet, so the subscription keys empty out;
+    a new subscription of an expired one's subscriber replaces its record."""
+    subs = storage.subscriptions
+    old, _ = await subs.create(project, "q", "http://a", 60, {})
+    for i in range(3):
+        await subs.create(project, "q", f"http://b/{i}", 60, {})
+    clock.advance(60)
+    new, created = await subs.create(project, "q", "http://a", 600, {})
+    inspect = await inspector()
+    try:
+        keys = subscription_keys(project, "q")
+        assert await inspect.execute("HLEN", keys[1]) == 4
+        assert await inspect.execute("HGET", keys[3], "http://a") == new["id"].encode()
+        assert await inspect.execute("HEXISTS", keys[1], old["id"]) == 0
+        clock.advance(600)
+        assert await subs.list(project, "q") == []
+        for key in keys[1:]:
+            assert await inspect.execute("EXISTS", key) == 0, key
+        assert await inspect.execute("EXISTS", keys[0]) == 1
+    finally:
+        await inspect.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_queue_delete_and_purge_of_subscription_keys(storage, project, clock):
+    """A queue delete unlinks the subscription keys with the others; a purge keeps them."""
+    await storage.messages.post(project, "q", [{"ttl": 60, "body": 1}], "c")
+    await storage.subscriptions.create(project, "q", "http://a", 3600, {})
+    keys = subscription_keys(project, "q")
+    inspect = await inspector()
+    try:
+        await storage.queues.purge(project, "q")
+        assert await inspect.execute("EXISTS", *keys) == len(keys)
+        await storage.queues.delete(project, "q")
+        assert await keys_matching(inspect, "*" + project + "*") == set()
+    finally:
+        await inspect.close()
+
+
+async def command_counts(connection):
+    """Calls per command since the last CONFIG RESETSTAT (the inspector's own left out)."""
+    info = (await connection.execute("INFO", "commandstats")).decode()
+    counts = {}
+    for line in info.splitlines():
+        if line.startswith("cmdstat_"):
+            name, stats = line[len("cmdstat_"):].split(":", 1)
+            counts[name] = int(stats.split(",")[0].split("=")[1])
+    return {
+        k: v for k, v in counts.items() if k.split("|")[0] not in ("config", "info", "ping")
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_listing_subscriptions_costs_one_round_trip(tmp_path, clock, project):
+    """The dispatcher lists a queue's subscriptions after every post: one script call, which
+    on a queue without subscriptions runs a single ZRANGEBYLEX."""
+    from twisted.internet import reactor
+
+    server = RedisServer(tmp_path)
+    await server.start()
+    storage = RedisStorage(reactor, server.uri, clock=clock)
+    inspect = None
+    try:
+        await storage.connect()
+        await storage.queues.create(project, "q", {})
+        inspect = RedisConnection(reactor, parse_uri(server.uri))
+        await inspect.connect()
+        await inspect.execute("CONFIG", "RESETSTAT")
+        assert await storage.subscriptions.list(project, "q", limit=100) == []
+        assert await command_counts(inspect) == {"evalsha": 1, "zrangebylex": 1}
+        await storage.subscriptions.create(project, "q", "http://a", 3600, {})
+        await inspect.execute("CONFIG", "RESETSTAT")
+        assert len(await storage.subscriptions.list(project, "q", limit=100)) == 1
+        assert (await command_counts(inspect))["evalsha"] == 1
+    finally:
+        if inspect is not None:
+            await inspect.close()
+        await storage.close()
+        server.kill()

@@ -15,7 +15,13 @@ Per queue (``T`` the tag):
 ``zq:T:bodies``     hash  message id -> body as JSON bytes
 ``zq:T:claims``     hash  claim id -> msgpack claim record
 ``zq:T:cexp``       zset  claim id, scored by its expiry time (ms)
+``zq:T:subs``       hash  subscription id -> msgpack record (see ``subscription_common.lua``)
+``zq:T:subids``     zset  every subscription id, score 0 (listed by lex range, i.e. by id)
+``zq:T:suburis``    hash  subscriber URI -> subscription id (one subscription per URI)
 ==================  ====  =====================================================================
+
+:func:`queue_keys` names ``q`` and the message and claim keys, :func:`subscription_keys`
+``q`` and the subscription keys: a purge removes the former but ``q``, a queue delete both.
 
 Per project: ``zp:{<project>}:queues``, a zset of queue names (score 0, listed by lex range).
 The queue's own keys are the truth; this index may briefly name a queue that a concurrent
@@ -25,6 +31,7 @@ delete removed, so listings check the queue exists.
 from functools import lru_cache
 
 QUEUE_KEY_SUFFIXES = ("q", "ids", "free", "exp", "msgs", "bodies", "claims", "cexp")
+SUBSCRIPTION_KEY_SUFFIXES = ("q", "subs", "subids", "suburis")
 
 
 def escape_project(project):
@@ -38,11 +45,24 @@ def escape_project(project):
     )
 
 
+def _queue_prefix(project, queue):
+    return "zq:{%s/%s}:" % (escape_project(project), queue)
+
+
 @lru_cache(maxsize=4096)
 def queue_keys(project, queue):
-    """:returns: the tuple of the queue's keys, in the order the scripts expect as KEYS."""
-    prefix = "zq:{%s/%s}:" % (escape_project(project), queue)
+    """:returns: the tuple of the queue's hash, message and claim keys, in the order the
+    queue scripts expect as KEYS."""
+    prefix = _queue_prefix(project, queue)
     return tuple(prefix + suffix for suffix in QUEUE_KEY_SUFFIXES)
+
+
+@lru_cache(maxsize=4096)
+def subscription_keys(project, queue):
+    """:returns: the tuple of the queue's hash and subscription keys, in the order the
+    subscription scripts expect as KEYS."""
+    prefix = _queue_prefix(project, queue)
+    return tuple(prefix + suffix for suffix in SUBSCRIPTION_KEY_SUFFIXES)
 
 
 def queue_index_key(project):

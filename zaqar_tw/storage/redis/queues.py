@@ -7,7 +7,7 @@ from zope.interface import implementer
 from zaqar_tw.errors import MetadataChanged
 from zaqar_tw.interfaces import IQueueStore
 from zaqar_tw.storage.redis.connection import gather
-from zaqar_tw.storage.redis.keys import queue_index_key, queue_keys
+from zaqar_tw.storage.redis.keys import queue_index_key, queue_keys, subscription_keys
 from zaqar_tw.storage.redis.runner import deferred
 
 
@@ -48,7 +48,9 @@ class RedisQueueStore:
 
     def delete(self, project, name):
         unindexed = self._connection.execute("ZREM", queue_index_key(project), name)
-        deleted = self._connection.execute("UNLINK", *queue_keys(project, name))
+        deleted = self._connection.execute(
+            "UNLINK", *queue_keys(project, name), *subscription_keys(project, name)[1:]
+        )
         return gather(unindexed, deleted).addCallback(lambda _: None)
 
     def list(self, project, marker=None, limit=10, detailed=False):

@@ -1,11 +1,9 @@
-"""What the three controllers of the Redis store share: the connection, the clock and the
+"""What the controllers of the Redis store share: the connection, the clock and the
 scripts, and a way to run a queue script with "now" attached."""
 
 import functools
 
 from twisted.internet import defer
-
-from zaqar_tw.storage.redis.keys import queue_keys
 
 
 def deferred(method):
@@ -37,10 +35,10 @@ class ScriptRunner:
         return round(self.clock.seconds() * 1000)
 
     def run(self, name, project, queue, *args):
-        """Run script ``name`` on the queue's keys with ARGV = (now, *args).
+        """Run script ``name`` on the queue's keys (those the script takes) with
+        ARGV = (now, *args).
 
         :returns: Deferred firing with the script's reply.
         """
-        return self.connection.run(
-            self.scripts[name], queue_keys(project, queue), (self.now_ms(), *args)
-        )
+        script = self.scripts[name]
+        return self.connection.run(script, script.keys(project, queue), (self.now_ms(), *args))

@@ -1,14 +1,19 @@
 """The Lua scripts of the Redis store, loaded from the ``.lua`` files beside this module.
 
-Each queue script is ``common.lua`` followed by its own file; it receives the queue's keys
-(:func:`zaqar_tw.storage.redis.keys.queue_keys`) as KEYS and "now" in milliseconds as ARGV[1].
+Each script is a prelude followed by its own file, and receives "now" in milliseconds as
+ARGV[1].  Queue scripts (messages, claims, queue metadata and stats) follow ``common.lua`` and
+get :func:`~zaqar_tw.storage.redis.keys.queue_keys` as KEYS; subscription scripts follow
+``subscription_common.lua`` and get :func:`~zaqar_tw.storage.redis.keys.subscription_keys`.
 """
 
 import hashlib
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import Callable
 
-NAMES = (
+from zaqar_tw.storage.redis.keys import queue_keys, subscription_keys
+
+QUEUE_SCRIPTS = (
     "queue_create",
     "queue_set_metadata",
     "queue_stats",
@@ -24,14 +29,25 @@ NAMES = (
     "claim_delete",
 )
 
+SUBSCRIPTION_SCRIPTS = (
+    "subscription_create",
+    "subscription_get",
+    "subscription_list",
+    "subscription_update",
+    "subscription_confirm",
+    "subscription_delete",
+)
+
 
 @dataclass(frozen=True)
 class Script:
-    """One Lua script: its name, source and SHA1 (for ``EVALSHA``)."""
+    """One Lua script: its name, source, SHA1 (for ``EVALSHA``) and the function giving its
+    KEYS from ``(project, queue)``."""
 
     name: str
     source: bytes
     sha: str
+    keys: Callable
 
 
 def _read(name):
@@ -39,10 +55,15 @@ def _read(name):
 
 
 def load_scripts():
-    """:returns: a dict of script name to :class:`Script`, for every name of :data:`NAMES`."""
-    common = _read("common")
+    """:returns: a dict of script name to :class:`Script`, for every name of
+    :data:`QUEUE_SCRIPTS` and :data:`SUBSCRIPTION_SCRIPTS`."""
     scripts = {}
-    for name in NAMES:
-        source = common + b"\n-- " + name.encode() + b".lua\n" + _read(name)
-        scripts[name] = Script(name, source, hashlib.sha1(source).hexdigest())
+    for prelude, keys, names in (
+        ("common", queue_keys, QUEUE_SCRIPTS),
+        ("subscription_common", subscription_keys, SUBSCRIPTION_SCRIPTS),
+    ):
+        head = _read(prelude)
+        for name in names:
+            source = head + b"\n-- " + name.encode() + b".lua\n" + _read(name)
+            scripts[name] = Script(name, source, hashlib.sha1(source).hexdigest(), keys)
     return scripts

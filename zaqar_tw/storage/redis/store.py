@@ -2,7 +2,7 @@
 
 ``RedisStorage(reactor, "redis://127.0.0.1:6379/0")`` provides ``IStorage``; call
 :meth:`RedisStorage.connect` to start connecting.  See ``keys.py`` for the layout and
-``common.lua`` for the invariants the scripts keep.
+``common.lua`` and ``subscription_common.lua`` for the invariants the scripts keep.
 """
 
 from functools import lru_cache
@@ -16,6 +16,7 @@ from zaqar_tw.storage.redis.messages import RedisMessageStore
 from zaqar_tw.storage.redis.queues import RedisQueueStore
 from zaqar_tw.storage.redis.runner import ScriptRunner
 from zaqar_tw.storage.redis.scripts import load_scripts
+from zaqar_tw.storage.redis.subscriptions import RedisSubscriptionStore
 from zaqar_tw.storage.redis.uri import parse_uri
 
 
@@ -47,6 +48,7 @@ class RedisStorage:
         self.queues = RedisQueueStore(runner)
         self.messages = RedisMessageStore(runner)
         self.claims = RedisClaimStore(runner)
+        self.subscriptions = RedisSubscriptionStore(runner)
 
     def connect(self):
         """Start connecting (reconnecting forever after that).

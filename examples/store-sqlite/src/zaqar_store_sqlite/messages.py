@@ -6,8 +6,8 @@ import orjson
 from zope.interface import implementer
 
 from zaqar_store_sqlite.rows import (
-    CLAIM_COUNT, DUE, EXPIRES, LIVE, MESSAGE_ID, NOT_HELD, ROWID, chunks, deferred, in_list,
-    now_ms, queue_id, render, select_messages,
+    CLAIM_COUNT, DUE, EXPIRES, LIVE, MESSAGE_ID, NOT_HELD, ROWID, chunks, create_queue, deferred,
+    in_list, now_ms, queue_id, render, select_messages,
 )
 from zaqar_tw import errors
 from zaqar_tw.interfaces import IMessageStore
@@ -88,12 +88,7 @@ class SQLiteMessageStore:
 
 
 def _post(connection, project, queue, rows, now):
-    connection.execute(
-        "INSERT OR IGNORE INTO queues (project, name, metadata, created) "
-        "VALUES (?, ?, '{}', ?)",
-        (project, queue, now),
-    )
-    found = queue_id(connection, project, queue)
+    found = create_queue(connection, project, queue, now)
     connection.executemany(
         "INSERT INTO messages (queue_id, id, created, ttl, expires, available, client, "
         "checksum, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -95,13 +95,15 @@ def _set_metadata(connection, project, name, metadata, expected):
 
 
 def _delete(connection, project, name, with_queue):
-    """Delete the queue's messages and claims, and the queue itself when ``with_queue``."""
+    """Delete the queue's messages and claims, and when ``with_queue`` its subscriptions and
+    the queue itself."""
     found = queue_id(connection, project, name)
     if found is None:
         return None
     connection.execute("DELETE FROM messages WHERE queue_id = ?", (found,))
     connection.execute("DELETE FROM claims WHERE queue_id = ?", (found,))
     if with_queue:
+        connection.execute("DELETE FROM subscriptions WHERE queue_id = ?", (found,))
         connection.execute("DELETE FROM queues WHERE id = ?", (found,))
     return None
 

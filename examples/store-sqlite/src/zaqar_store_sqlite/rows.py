@@ -1,5 +1,5 @@
-"""What the three controllers share: finding a queue's row, turning message rows into the
-message dicts of the storage contract, and the "now" of the injected clock.
+"""What the controllers share: finding (or creating) a queue's row, turning message rows into
+the message dicts of the storage contract, and the "now" of the injected clock.
 
 The functions taking a ``connection`` run on a database thread, inside the transaction that
 :class:`~zaqar_store_sqlite.database.Database` opened.
@@ -51,6 +51,19 @@ def queue_id(connection, project, name):
         {"project": project, "name": name},
     ).fetchone()
     return None if row is None else row[0]
+
+
+def create_queue(connection, project, name, now):
+    """Create the queue (metadata ``{}``) unless it exists.
+
+    :returns: the rowid of the queue.
+    """
+    connection.execute(
+        "INSERT OR IGNORE INTO queues (project, name, metadata, created) "
+        "VALUES (?, ?, '{}', ?)",
+        (project, name, now),
+    )
+    return queue_id(connection, project, name)
 
 
 def select_messages(connection, where, params, suffix=""):

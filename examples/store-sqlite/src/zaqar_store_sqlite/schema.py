@@ -4,12 +4,17 @@ Times are integer milliseconds of the service's clock (never SQLite's own clock)
 row's ``rowid`` is its rank: rows are appended by one writer at a time, so ``rowid`` order is
 enqueue order.  A message is *held* while ``claim_expires > now``; releasing a claim sets
 ``claim_id`` to NULL and ``claim_expires`` to 0.  ``expires`` is when the message dies (the
-grace rule may push it past ``created + ttl``).
+grace rule may push it past ``created + ttl``).  A subscription lives while ``expires > now``
+(``renewed + ttl``); a queue has at most one row per subscriber URI.
+
+The version is kept in ``PRAGMA user_version``.  Version 2 added ``subscriptions``; every
+statement of :data:`TABLES` is ``IF NOT EXISTS``, so running them upgrades a file of an older
+version (or fills a new one) in one transaction.
 """
 
 import sqlite3
 
-VERSION = 1
+VERSION = 2
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS queues (
@@ -48,6 +53,19 @@ CREATE TABLE IF NOT EXISTS claims (
     UNIQUE (queue_id, id)
 );
 CREATE INDEX IF NOT EXISTS claims_by_expiry ON claims (expires);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    queue_id INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    subscriber TEXT NOT NULL,
+    ttl INTEGER NOT NULL,
+    renewed INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    options BLOB NOT NULL,
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (queue_id, id),
+    UNIQUE (queue_id, subscriber)
+);
+CREATE INDEX IF NOT EXISTS subscriptions_by_expiry ON subscriptions (expires);
 """
 
 # The columns a message is rendered from (see ``messages.render``).
@@ -106,17 +124,17 @@ def _use_wal(connection, attempts=20):
 
 
 def create_tables(connection):
-    """Create the tables unless they exist (one transaction; safe against another process
-    doing the same at once).
+    """Create the tables unless they exist, upgrading a file of an older version (one
+    transaction; safe against another process doing the same at once).
 
-    :raises SchemaError: the file holds another version's tables.
+    :raises SchemaError: the file holds a newer version's tables.
     """
     connection.execute("BEGIN IMMEDIATE")
     try:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, VERSION):
+        if not 0 <= version <= VERSION:
             raise SchemaError(
-                f"the database has schema version {version}; this store knows {VERSION}"
+                f"the database has schema version {version}; this store knows up to {VERSION}"
             )
         for statement in TABLES.split(";"):
             if statement.strip():

@@ -16,6 +16,7 @@ from zaqar_store_sqlite.database import Database
 from zaqar_store_sqlite.messages import SQLiteMessageStore
 from zaqar_store_sqlite.queues import SQLiteQueueStore
 from zaqar_store_sqlite.rows import now_ms
+from zaqar_store_sqlite.subscriptions import SQLiteSubscriptionStore
 from zaqar_store_sqlite.uri import parse_uri
 from zaqar_tw.errors import StoreUnavailable
 from zaqar_tw.interfaces import IStorage
@@ -46,6 +47,7 @@ class SQLiteStorage:
         self.queues = SQLiteQueueStore(self._database, clock)
         self.messages = SQLiteMessageStore(self._database, clock)
         self.claims = SQLiteClaimStore(self._database, clock)
+        self.subscriptions = SQLiteSubscriptionStore(self._database, clock)
         self._sweeper = LoopingCall(lambda: defer.ensureDeferred(self._sweep()))
         self._sweeper.clock = clock
 
@@ -77,8 +79,8 @@ class SQLiteStorage:
         return self._database.close()
 
     async def _sweep(self):
-        """Delete expired messages and claims in small transactions (they are invisible
-        already: this only reclaims space)."""
+        """Delete expired messages, claims and subscriptions in small transactions (they are
+        invisible already: this only reclaims space)."""
         try:
             more = True
             while more and self._sweeper.running:
@@ -89,17 +91,16 @@ class SQLiteStorage:
 
 
 def _sweep(connection, now, batch):
-    """Delete up to ``batch`` expired messages and claims.
+    """Delete up to ``batch`` expired rows of each of messages, claims and subscriptions.
 
     :returns: whether there may be more.
     """
-    messages = connection.execute(
-        "DELETE FROM messages WHERE rowid IN "
-        "(SELECT rowid FROM messages WHERE expires <= ? LIMIT ?)",
-        (now, batch),
-    ).rowcount
-    claims = connection.execute(
-        "DELETE FROM claims WHERE rowid IN (SELECT rowid FROM claims WHERE expires <= ? LIMIT ?)",
-        (now, batch),
-    ).rowcount
-    return messages >= batch or claims >= batch
+    more = False
+    for table in ("messages", "claims", "subscriptions"):
+        deleted = connection.execute(
+            f"DELETE FROM {table} WHERE rowid IN "
+            f"(SELECT rowid FROM {table} WHERE expires <= ? LIMIT ?)",
+            (now, batch),
+        ).rowcount
+        more = more or deleted >= batch
+    return more
