@@ -119,16 +119,20 @@ async def api(config, clock, storage, authenticator, policy):
     from twisted.internet import reactor
     from twisted.internet.endpoints import TCP4ServerEndpoint
 
+    from zaqar_tw import plugins
     from zaqar_tw.core import Core
     from zaqar_tw.transport.rest.app import RestApi
 
-    core = Core(config, storage, clock, policy=policy)
+    core = Core(
+        config, storage, clock, policy=policy, notifiers=plugins.notifiers(config, reactor)
+    )
     rest = RestApi(core, config, authenticator)
     port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(rest.site())
     client = ApiClient(reactor, f"http://127.0.0.1:{port.getHost().port}", clock)
     yield client
     await client.close()
     await port.stopListening()
+    await core.dispatcher.stop()  # notifications in progress finish before the store closes
 
 
 class Reply:

@@ -14,7 +14,8 @@ THIRD_PARTY = '''
 from zope.interface import implementer
 
 from zaqar_tw.filters import MessageFilter
-from zaqar_tw.interfaces import IAuthenticator, IMessageFilter, IStorage
+from zaqar_tw.interfaces import IAuthenticator, IMessageFilter, INotifier, IStorage
+from zaqar_tw.notify.webhook import WebhookNotifier
 from zaqar_tw.storage.redis.store import RedisStorage
 
 
@@ -54,6 +55,44 @@ class NoReadHook:
         return messages
 
 
+@implementer(INotifier)
+class NoDeliver:
+    """Declares INotifier but cannot deliver."""
+
+    schemes = ("pigeon",)
+
+
+@implementer(INotifier)
+class NoSchemes:
+    """Delivers, but says nothing of the schemes it serves."""
+
+    def __init__(self, reactor, config, options):
+        pass
+
+    def deliver(self, subscription, payload):
+        pass
+
+
+class SecondWebhook(WebhookNotifier):
+    """Another distribution's http/https notifier."""
+
+
+@implementer(INotifier)
+class Pigeon:
+    """Serves pigeon: subscribers; keeps the options it was built with."""
+
+    schemes = ("pigeon",)
+    built = []
+
+    def __init__(self, reactor, config, options):
+        if "wings" in options and not options["wings"].isdigit():
+            raise ValueError("wings must be a number")
+        Pigeon.built.append(options)
+
+    def deliver(self, subscription, payload):
+        pass
+
+
 class Options(MessageFilter):
     """Keeps the options it was built with."""
 
@@ -76,6 +115,12 @@ ENTRY_POINTS = {
     "zaqar_tw.filters": {
         "no_read_hook": "third_party:NoReadHook",
         "options": "third_party:Options",
+    },
+    "zaqar_tw.notifiers": {
+        "no_deliver": "third_party:NoDeliver",
+        "no_schemes": "third_party:NoSchemes",
+        "second_webhook": "third_party:SecondWebhook",
+        "pigeon": "third_party:Pigeon",
     },
 }
 
@@ -202,7 +247,107 @@ def test_built_in_providers_pass_their_checks():
 
     ours = distribution("zaqar-tw").entry_points
     groups = {ep.group for ep in ours}
-    assert {plugins.STORAGE, plugins.AUTH, plugins.FILTERS} <= groups
+    assert {plugins.STORAGE, plugins.AUTH, plugins.FILTERS, plugins.NOTIFIERS} <= groups
     for entry_point in ours:
         if entry_point.group in plugins.GROUPS:
             assert plugins.load(entry_point.group, entry_point.name, "test") is not None
+
+
+def test_unknown_notifier_lists_the_installed_ones():
+    """An unknown notifier names [notification] notifiers and lists the installed ones."""
+    text = start_up_error(("notification", "notifiers", "webhook, nosuch"))
+    assert text.startswith(
+        "[notification] notifiers: no notifier named 'nosuch' is installed "
+        "(installed notifiers: "
+    )
+    assert "webhook" in text.rsplit("(installed notifiers: ", 1)[1].rstrip(")").split(", ")
+
+
+def test_notifier_without_deliver(third_party):
+    """A notifier class lacking deliver() is refused at start-up, naming the method."""
+    text = start_up_error(("notification", "notifiers", "no_deliver"))
+    assert text.startswith(
+        "[notification] notifiers: 'no_deliver' (third_party:NoDeliver) does not implement "
+        "INotifier: "
+    )
+    assert "deliver" in text.split("INotifier: ", 1)[1]
+    assert "pigeon" in text.rsplit("(installed notifiers: ", 1)[1]
+
+
+def test_notifier_without_schemes(third_party):
+    """A notifier whose instances have no schemes attribute is refused at start-up."""
+    text = start_up_error(("notification", "notifiers", "no_schemes"))
+    assert text.startswith("[notification] notifiers: 'no_schemes' does not implement INotifier")
+    assert "schemes" in text
+
+
+def test_notifier_named_twice():
+    """A notifier named twice is refused."""
+    text = start_up_error(("notification", "notifiers", "webhook, webhook"))
+    assert text == "[notification] notifiers: webhook named more than once"
+
+
+def test_two_notifiers_for_one_scheme(third_party):
+    """Two enabled notifiers serving one scheme are refused, naming both and the scheme."""
+    text = start_up_error(("notification", "notifiers", "webhook, second_webhook"))
+    assert text.startswith(
+        "[notification] notifiers: WebhookNotifier and SecondWebhook both serve 'http' "
+        "subscribers"
+    )
+
+
+def test_subscriber_type_nobody_serves():
+    """[transport] subscriber_types naming a scheme no enabled notifier serves is refused,
+    listing the served ones."""
+    text = start_up_error(("transport", "subscriber_types", "https, mailto"))
+    assert text.startswith(
+        "[transport] subscriber_types: no enabled notifier serves 'mailto' "
+        "(served: http, https; "
+    )
+    text = start_up_error(
+        ("notification", "notifiers", ""), ("transport", "subscriber_types", "http")
+    )
+    assert "no enabled notifier serves 'http' (served: none; " in text
+
+
+def test_subscriber_types_default_to_the_served_schemes(third_party):
+    """Unset, subscriber_types are every scheme the enabled notifiers serve; set, exactly
+    the ones named."""
+    from zaqar_tw.core import Core
+
+    def types(*overrides):
+        config = config_with(*overrides)
+        reactor = MemoryReactor()
+        return Core(config, None, reactor, notifiers=plugins.notifiers(config, reactor)
+                    ).dispatcher.subscriber_types
+
+    assert types() == ["http", "https"]
+    assert types(("notification", "notifiers", "pigeon, webhook")) == [
+        "http", "https", "pigeon"
+    ]
+    assert types(("notification", "notifiers", "")) == []
+    assert types(
+        ("notification", "notifiers", "pigeon, webhook"),
+        ("transport", "subscriber_types", "https"),
+    ) == ["https"]
+
+
+def test_notifier_options_come_from_its_section(third_party, tmp_path):
+    """[notifier:<name>] of the config file reaches the notifier as its options; options it
+    refuses stop start-up naming the section."""
+    conf = tmp_path / "zaqar.conf"
+    conf.write_text("[notification]\nnotifiers = pigeon\n\n[notifier:pigeon]\nwings = 2\n")
+    module = __import__("third_party")
+    module.Pigeon.built.clear()
+    plugins.notifiers(load(str(conf)), MemoryReactor())
+    assert module.Pigeon.built == [{"wings": "2"}]
+    text = start_up_error(
+        ("notification", "notifiers", "pigeon"), ("notifier:pigeon", "wings", "many")
+    )
+    assert text == "[notifier:pigeon]: wings must be a number"
+
+
+def test_webhook_takes_no_options():
+    """[notifier:webhook] options are refused: the webhook has none."""
+    text = start_up_error(("notifier:webhook", "timeout", "3"))
+    assert text == "[notifier:webhook]: unknown option(s): timeout"

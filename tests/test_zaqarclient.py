@@ -129,3 +129,56 @@ async def test_claims(api):
         assert list(empty) == []
 
     await in_thread(inspect_and_update)
+
+
+@pytest_twisted.ensureDeferred
+async def test_subscriptions(api):
+    """Subscribe (a duplicate gets the same id), list with pagination, get, update, delete,
+    and the client's errors for bad input and missing subscriptions."""
+    from zaqarclient.transport import errors
+
+    def scenario():
+        zaqar = make_client(api)
+        hook = zaqar.subscription("events", subscriber="http://127.0.0.1:9/hook", ttl=600,
+                                  options={"k": 1})
+        assert hook.id
+        assert (hook.subscriber, hook.ttl, hook.options, hook.age, hook.confirmed) == (
+            "http://127.0.0.1:9/hook", 600, {"k": 1}, 0, False)
+        again = zaqar.subscription("events", subscriber="http://127.0.0.1:9/hook", ttl=60)
+        assert (again.id, again.ttl) == (hook.id, 600)
+        others = [zaqar.subscription("events", subscriber=f"https://example.com/{n}", ttl=120)
+                  for n in range(3)]
+        queue = zaqar.queue("events")
+        listed = list(queue.subscriptions(limit=2).stream())
+        assert sorted(s.id for s in listed) == sorted([hook.id] + [s.id for s in others])
+        by_id = {s.id: s for s in listed}
+        assert (by_id[hook.id].queue_name, by_id[hook.id].options) == ("events", {"k": 1})
+        assert [s.id for s in zaqar.subscriptions("events", limit=1)] == [min(by_id)]
+
+        hook.update({"ttl": 900, "options": {"k": 2}})
+        fresh = zaqar.subscription("events", id=hook.id)
+        assert (fresh.ttl, fresh.options) == (900, {"k": 2})
+        hook.delete()
+        try:
+            zaqar.subscription("events", id=hook.id)
+        except errors.ResourceNotFound:
+            pass
+        else:
+            raise AssertionError("a deleted subscription was found")
+        assert len(list(queue.subscriptions())) == 3
+        try:
+            zaqar.subscription("events", subscriber="fake://nowhere", ttl=600)
+        except errors.MalformedRequest as error:
+            assert "subscriber type" in str(error)
+        else:
+            raise AssertionError("an unsupported subscriber was accepted")
+        try:
+            zaqar.subscription("events", subscriber="https://example.com/x", ttl=30)
+        except errors.MalformedRequest as error:
+            assert "at least 60 seconds" in str(error)
+        else:
+            raise AssertionError("a 30-second subscription was accepted")
+        queue.purge(resource_types=["subscriptions"])
+        assert list(queue.subscriptions()) == []
+
+    await in_thread(scenario)

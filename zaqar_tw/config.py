@@ -83,7 +83,11 @@ class WebsocketSection:
 
 @dataclass
 class TransportSection:
-    """``[transport]``: limits and defaults of the API."""
+    """``[transport]``: limits and defaults of the API.
+
+    ``subscriber_types`` lists the subscriber URI schemes accepted; unset, every scheme an
+    enabled notifier serves (``[notification] notifiers``).
+    """
 
     default_message_ttl: int = _opt(3600, minimum=60)
     default_message_delay: int = _opt(0, minimum=0)
@@ -102,7 +106,7 @@ class TransportSection:
     max_message_delay: int = _opt(900, minimum=0)
     max_claim_ttl: int = _opt(43200, minimum=60)
     max_claim_grace: int = _opt(43200, minimum=60)
-    subscriber_types: list = _opt(["http", "https", "mailto", "trust+http", "trust+https"])
+    subscriber_types: list | None = _opt(None)
     client_id_uuid_safe: str = _opt("strict", choices=("strict", "off"))
     min_length_client_id: int = _opt(10, minimum=1)
     max_length_client_id: int = _opt(36, minimum=1)
@@ -136,7 +140,15 @@ class EmbeddedSection:
 
 @dataclass
 class NotificationSection:
-    """``[notification]`` (used by the notifications issue)."""
+    """``[notification]``: who delivers notifications, and how.
+
+    ``notifiers`` names notifiers of the ``zaqar_tw.notifiers`` entry-point group; each may
+    read its own ``[notifier:<name>]`` section.  ``delivery_timeout`` bounds one delivery
+    attempt, in seconds.
+    """
+
+    notifiers: list = _opt(["webhook"])
+    delivery_timeout: float = _opt(10.0, minimum=0.1)
 
     smtp_mode: str = _opt("third_part", choices=("third_part", "self_local"))
     smtp_host: str | None = _opt(None)
@@ -218,8 +230,9 @@ SECTIONS = {
 
 # Sections whose options belong to other libraries' conventions; accepted as written.
 FREE_FORM_SECTIONS = ("keystone_authtoken", "trustee", "oslo_policy")
-# Sections of plugins, kept as written for the plugin that owns them (``[filter:stamp]``).
-FREE_FORM_PREFIXES = ("filter:",)
+# Sections of plugins, kept as written for the plugin that owns them (``[filter:stamp]``,
+# ``[notifier:chat]``).
+FREE_FORM_PREFIXES = ("filter:", "notifier:")
 
 
 @dataclass

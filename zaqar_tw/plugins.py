@@ -9,7 +9,7 @@ loaded at start-up.
 from importlib.metadata import entry_points
 
 from zope.interface.exceptions import Invalid
-from zope.interface.verify import verifyClass
+from zope.interface.verify import verifyClass, verifyObject
 
 from zaqar_tw.config import ConfigError
 from zaqar_tw.interfaces import IAuthenticator, IMessageFilter, INotifier, IStorage
@@ -28,6 +28,7 @@ GROUPS = {
 }
 
 FILTER_SECTION_PREFIX = "filter:"
+NOTIFIER_SECTION_PREFIX = "notifier:"
 
 
 def installed(group):
@@ -102,3 +103,36 @@ def filter_chain(config):
         options = dict(config.free_form.get(FILTER_SECTION_PREFIX + name, {}))
         filters.append(cls(config, options))
     return FilterChain(filters, names)
+
+
+def notifiers(config, reactor):
+    """Build the notifiers that ``[notification] notifiers`` enables, each as
+    ``cls(reactor, config, options)`` with the options of its ``[notifier:<name>]`` section.
+
+    :returns: a list of INotifier providers, in the configured order (empty when the option
+        names none).
+    :raises ConfigError: a notifier is unknown, named twice, fails its interface check, or
+        refuses its options.
+    """
+    option = "[notification] notifiers"
+    names = list(config.notification.notifiers)
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"{option}: {', '.join(twice)} named more than once")
+    built = []
+    for name in names:
+        cls = load(NOTIFIERS, name, option)
+        options = dict(config.free_form.get(NOTIFIER_SECTION_PREFIX + name, {}))
+        try:
+            notifier = cls(reactor, config, options)
+        except ValueError as exc:
+            raise ConfigError(f"[{NOTIFIER_SECTION_PREFIX}{name}]: {exc}") from None
+        try:
+            verifyObject(INotifier, notifier)
+        except Invalid as exc:
+            reason = " ".join(str(exc).split())
+            raise ConfigError(
+                f"{option}: {name!r} does not implement INotifier: {reason}"
+            ) from None
+        built.append(notifier)
+    return built

@@ -1,8 +1,9 @@
 """Build the running service from a :class:`~zaqar_tw.config.Config`: one ``MultiService``.
 
 Children, in start order: the embedded Redis (only when the store URI is ``embedded``), the
-store, then the listeners.  They stop in reverse, one after the other, so the listeners close
-before the store, and the store closes before its Redis goes away.
+store, the notifications, then the listeners.  They stop in reverse, one after the other, so
+the listeners close first, the notifications in progress get a bounded time to finish, and
+the store closes before its Redis goes away.
 """
 
 from twisted.application import strports
@@ -76,6 +77,22 @@ class StorageService(Service):
         """:returns: the Deferred of the store's ``close()``."""
         Service.stopService(self)
         return defer.maybeDeferred(self.storage.close)
+
+
+class NotificationService(Service):
+    """Gives the notifications in progress a bounded time to finish when stopped (it stops
+    after the listeners and before the store the notifications read)."""
+
+    name = "notifications"
+
+    def __init__(self, dispatcher):
+        """:param dispatcher: the :class:`~zaqar_tw.notify.dispatcher.Dispatcher`."""
+        self.dispatcher = dispatcher
+
+    def stopService(self):
+        """:returns: the Deferred of the dispatcher's ``stop()``."""
+        Service.stopService(self)
+        return self.dispatcher.stop()
 
 
 def check(config):
@@ -155,7 +172,14 @@ def makeService(config, reactor, clock=None):
     filters = plugins.filter_chain(config)
     if filters:
         log.info("message filters: {names}", names=", ".join(filters.names))
-    core = Core(config, storage, clock, filters=filters)
+    notifiers = plugins.notifiers(config, reactor)
+    core = Core(config, storage, clock, filters=filters, notifiers=notifiers)
+    log.info(
+        "notifiers: {names} (subscriber types: {types})",
+        names=", ".join(config.notification.notifiers) or "none",
+        types=", ".join(core.dispatcher.subscriber_types) or "none",
+    )
+    NotificationService(core.dispatcher).setServiceParent(top)
 
     authenticator = auth_class(config)
 

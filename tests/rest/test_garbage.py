@@ -27,6 +27,9 @@ BODIES = [
     b'[{"op": "add", "path": 5, "value": 1}, {"op": null}, "x", 1]',
     b'[{"op": "remove", "path": "/metadata/~"}, {"op": "add", "path": "//", "value": 1}]',
     "{\"messages\": [{\"body\": \"\ud800\"}]}".encode("utf-8", "surrogatepass"),
+    b'{"subscriber": "http://[::1", "ttl": 1e999, "options": [], "confirmed": "x"}',
+    b'{"subscriber": {"a": 1}, "ttl": 9223372036854775807, "options": {"_retry_policy":'
+    b' {"minimum_delay": null, "maximum_delay": "x", "retry_backoff_function": [{}]}}}',
 ]
 
 QUERIES = [
@@ -52,6 +55,10 @@ PATHS = [
     "/v2/queues/q/claims",
     "/v2/queues/q/claims/00000000-0000-0000-0000-000000000000",
     "/v2/queues/q/claims/%ZZ",
+    "/v2/queues/q/subscriptions",
+    "/v2/queues/q/subscriptions/00000000-0000-0000-0000-000000000000",
+    "/v2/queues/q/subscriptions/00000000-0000-0000-0000-000000000000/confirm",
+    "/v2/queues/q/subscriptions/%ZZ/confirm",
     "/v2/queues/%F0%9F%92%A9",
     "/v2/queues/" + "a" * 300 + "/messages",
 ]

@@ -207,15 +207,19 @@ async def ws_server(config, clock, storage, authenticator, policy):
     from twisted.internet import reactor
     from twisted.internet.endpoints import TCP4ServerEndpoint
 
+    from zaqar_tw import plugins
     from zaqar_tw.core import Core
     from zaqar_tw.transport.websocket.factory import ZaqarServerFactory
 
-    core = Core(config, storage, clock, policy=policy)
+    core = Core(
+        config, storage, clock, policy=policy, notifiers=plugins.notifiers(config, reactor)
+    )
     factory = ZaqarServerFactory(core, config, authenticator, reactor, clock)
     port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
     server = WsServer(reactor, factory, port)
     yield server
     await server.close()
+    await core.dispatcher.stop()  # notifications in progress finish before the store closes
 
 
 @pytest.fixture

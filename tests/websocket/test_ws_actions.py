@@ -112,7 +112,7 @@ async def test_check_node_health_in_admin_mode(client):
 @pytest.mark.parametrize("action", [
     f"{kind}_{verb}" for kind in ("pool", "flavor")
     for verb in ("create", "list", "get", "update", "delete")
-] + [f"subscription_{verb}" for verb in ("create", "list", "get", "delete")])
+])
 @pytest_twisted.ensureDeferred
 async def test_actions_not_available_yet(client, action):
     """Known actions whose operations do not exist yet answer 404, and the connection

@@ -198,3 +198,70 @@ async def test_home_and_ping_agree(api, connect):
     ws = await twin(api, connect)
     assert (await api.get("/v2/")).json == await ws.ok("get_home_doc")
     assert (await api.get("/v2/ping")).status == (await ws.request("ping_node")).status == 204
+
+
+@pytest_twisted.ensureDeferred
+async def test_subscriptions_agree(api, connect, clock):
+    """Create, duplicate, list, get, delete and their errors agree; what one transport
+    subscribes, the other sees."""
+    ws = await twin(api, connect)
+    hook = "http://127.0.0.1:9/hook"
+    rest_id = (await api.post("/v2/queues/s/subscriptions", json={
+        "subscriber": hook, "ttl": 300, "options": {"a": 1}})).json["subscription_id"]
+    duplicate = await ws.ok("subscription_create",
+                            {"queue_name": "s", "subscriber": hook}, status=201)
+    assert duplicate["subscription_id"] == rest_id
+    ws_id = (await ws.ok("subscription_create", {
+        "queue_name": "s", "subscriber": "https://example.com/x", "ttl": 600},
+        status=201))["subscription_id"]
+    duplicate = await api.post("/v2/queues/s/subscriptions",
+                               json={"subscriber": "https://example.com/x"})
+    assert (duplicate.status, duplicate.json) == (201, {"subscription_id": ws_id})
+    clock.advance(3)
+
+    rest = (await api.get("/v2/queues/s/subscriptions")).json["subscriptions"]
+    assert rest == (await ws.ok("subscription_list", {"queue_name": "s"}))["subscriptions"]
+    assert sorted(item["id"] for item in rest) == sorted([rest_id, ws_id])
+    for subscription_id in (rest_id, ws_id):
+        assert (await api.get(f"/v2/queues/s/subscriptions/{subscription_id}")).json == (
+            await ws.ok("subscription_get",
+                        {"queue_name": "s", "subscription_id": subscription_id}))
+    page = (await api.get("/v2/queues/s/subscriptions?limit=1")).json["subscriptions"]
+    assert page == (await ws.ok("subscription_list",
+                                {"queue_name": "s", "limit": 1}))["subscriptions"]
+
+    await api.put(f"/v2/queues/s/subscriptions/{ws_id}/confirm", json={"confirmed": True})
+    assert (await ws.ok("subscription_get", {"queue_name": "s", "subscription_id": ws_id})
+            )["confirmed"] is True
+    rest = await api.post("/v2/queues/s/subscriptions",
+                          json={"subscriber": "https://example.com/x"})
+    reply = await ws.request("subscription_create",
+                             {"queue_name": "s", "subscriber": "https://example.com/x"})
+    assert (rest.status, reply.status) == (409, 409)
+
+    await ws.ok("subscription_delete", {"queue_name": "s", "subscription_id": rest_id})
+    assert (await api.get(f"/v2/queues/s/subscriptions/{rest_id}")).status == 404
+    assert (await api.delete(f"/v2/queues/s/subscriptions/{ws_id}")).status == 204
+    reply = await ws.request("subscription_get", {"queue_name": "s", "subscription_id": ws_id})
+    assert reply.status == 404
+    assert await ws.ok("subscription_list", {"queue_name": "s"}) == {"subscriptions": []}
+
+    cases = [
+        ("/v2/queues/s/subscriptions", {"subscriber": "fake"}),
+        ("/v2/queues/s/subscriptions", {"subscriber": hook, "ttl": 30}),
+        ("/v2/queues/s/subscriptions", {"subscriber": hook, "options": {
+            "_retry_policy": {"minimum_delay": 40}}}),
+        ("/v2/queues/bad%20name/subscriptions", {"subscriber": hook}),
+    ]
+    for path, body in cases:
+        rest = await api.post(path, json=body)
+        queue = path.split("/")[3].replace("%20", " ")
+        reply = await ws.request("subscription_create", {"queue_name": queue, **body})
+        assert (reply.status, reply.body["exception"]) == (
+            rest.status, rest.json["description"]), path
+    rest = await api.get(f"/v2/queues/s/subscriptions/{ws_id}")
+    reply = await ws.request("subscription_get", {"queue_name": "s", "subscription_id": ws_id})
+    assert (reply.status, reply.body["exception"]) == (rest.status, rest.json["description"])
+    rest = await api.get("/v2/queues/s/subscriptions?limit=0")
+    reply = await ws.request("subscription_list", {"queue_name": "s", "limit": 0})
+    assert (reply.status, reply.body["exception"]) == (rest.status, rest.json["description"])

@@ -9,6 +9,8 @@ from zaqar_tw.core.claims import ClaimOperations
 from zaqar_tw.core.health import HealthOperations
 from zaqar_tw.core.messages import MessageOperations
 from zaqar_tw.core.queues import QueueOperations
+from zaqar_tw.core.subscriptions import SubscriptionOperations
+from zaqar_tw.notify.dispatcher import Dispatcher
 from zaqar_tw.plugins import filter_chain
 
 
@@ -21,13 +23,16 @@ class Core:
     :param policy: the IPolicy provider (default: the built-in rules).
     :param filters: the :class:`~zaqar_tw.filters.FilterChain` (default: built from the
         config's ``[filters]``, see :func:`zaqar_tw.plugins.filter_chain`).
+    :param notifiers: the enabled INotifier providers (default: none, so no subscription
+        can be made; the service passes :func:`zaqar_tw.plugins.notifiers`).
     :raises zaqar_tw.config.ConfigError: a configured filter cannot be loaded.
     """
 
-    def __init__(self, config, storage, clock, policy=None, filters=None):
+    def __init__(self, config, storage, clock, policy=None, filters=None, notifiers=()):
         policy = policy or DefaultPolicy()
         filters = filter_chain(config) if filters is None else filters
-        parts = (config, storage, clock, policy, filters)
+        self.dispatcher = Dispatcher(config, storage, notifiers, filters, clock)
+        parts = (config, storage, clock, policy, filters, self.dispatcher)
         self.config = config
         self.filters = filters
         self.storage = storage
@@ -35,4 +40,5 @@ class Core:
         self.queues = QueueOperations(*parts)
         self.messages = MessageOperations(*parts)
         self.claims = ClaimOperations(*parts)
+        self.subscriptions = SubscriptionOperations(*parts)
         self.health = HealthOperations(*parts)

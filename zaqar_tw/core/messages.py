@@ -11,7 +11,8 @@ class MessageOperations(Operations):
     @operation("messages:create", "Messages could not be enqueued.")
     async def post(self, ctx, queue, body):
         """Enqueue the messages of ``{"messages": [{"body", "ttl"?, "delay"?}, ...]}``; the
-        queue is created if needed.
+        queue is created if needed.  Once stored, they are handed to the notification
+        dispatcher (which the poster does not wait for).
 
         :returns: the new message ids, in order.
         """
@@ -30,7 +31,9 @@ class MessageOperations(Operations):
             raise BadRequest("No messages to enqueu.")
         if self.filters:
             messages = await self.filters.on_post(messages, metadata, ctx)
-        return await self.storage.messages.post(ctx.project, queue, messages, ctx.client_id)
+        ids = await self.storage.messages.post(ctx.project, queue, messages, ctx.client_id)
+        self.dispatcher.posted(ctx, queue, messages, ids, metadata)
+        return ids
 
     def _message(self, item, default_ttl, queue_delay):
         """One posted message, checked and completed with its defaults."""

@@ -9,7 +9,6 @@ import functools
 
 from zaqar_tw.core.validation import check_queue_name
 from zaqar_tw.errors import StoreUnavailable, Unavailable
-from zaqar_tw.filters.chain import FilterChain
 
 
 def operation(rule, failure, scoped=True):
@@ -40,13 +39,14 @@ def operation(rule, failure, scoped=True):
 class Operations:
     """Base of the per-resource operation groups: what every operation may use."""
 
-    def __init__(self, config, storage, clock, policy, filters=None):
+    def __init__(self, config, storage, clock, policy, filters, dispatcher):
         self.config = config
         self.limits = config.transport
         self.storage = storage
         self.clock = clock
         self.policy = policy
-        self.filters = FilterChain() if filters is None else filters
+        self.filters = filters
+        self.dispatcher = dispatcher
 
     async def filtered(self, ctx, queue, messages):
         """Pass messages read from ``queue`` through the filter chain's read hooks.

@@ -156,6 +156,8 @@ class QueueOperations(Operations):
                 )
         if "messages" in types:
             await self.storage.queues.purge(ctx.project, name)
+        if "subscriptions" in types:
+            await self.storage.subscriptions.purge(ctx.project, name)
 
     def _check_size(self, size, error):
         if size > self.limits.max_queue_metadata:

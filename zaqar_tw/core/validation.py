@@ -1,5 +1,5 @@
-"""Validation shared by every operation: names, query parameters, JSON documents and the
-reserved queue metadata.  Error texts are the wire contract's."""
+"""Validation shared by every operation: names, query parameters, JSON documents, the
+reserved queue metadata and retry policies.  Error texts are the wire contract's."""
 
 import json
 import re
@@ -14,6 +14,17 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MIN_MESSAGE_TTL = 60
 MIN_CLAIM_TTL = 60
 MIN_CLAIM_GRACE = 60
+MIN_SUBSCRIPTION_TTL = 60
+# Retry policies (spec 5.4): the backoff functions, and the delays (seconds) a policy that
+# leaves them out gets; the two delays must lie at least two linear steps apart.
+RETRY_BACKOFF_FUNCTIONS = ("linear", "arithmetic", "geometric", "exponential")
+DEFAULT_MINIMUM_DELAY = 5
+DEFAULT_MAXIMUM_DELAY = 30
+MIN_RETRY_DELAY_SPAN = 10
+_RETRY_INTEGERS = (
+    "retries_with_no_delay", "minimum_delay_retries", "minimum_delay", "maximum_delay",
+    "maximum_delay_retries",
+)
 
 # Digits become "0", everything else a space: a run of 19 digits, the shortest integer that
 # may fall outside 64 bits, is then a plain substring search (several times faster than a
@@ -209,6 +220,47 @@ def check_reserved_metadata(metadata, transport, title):
     encrypt = metadata.get("_enable_encrypt_messages")
     if encrypt and not isinstance(encrypt, bool):
         raise BadRequest("_enable_encrypt_messages must be boolean.", title=title)
+    check_retry_policy(metadata, title)
+
+
+def check_retry_policy(document, title="Invalid API request"):
+    """Check the ``_retry_policy`` of queue metadata or of subscription options (spec 5.4);
+    a falsy policy, and falsy values in it, are not checked.
+
+    :param document: the metadata or options dict (or ``None``).
+    :raises BadRequest: the policy is not an object, a count or delay is not an integer,
+        the backoff function is unknown, ``ignore_subscription_override`` is not a boolean,
+        or the delays are inverted or closer than :data:`MIN_RETRY_DELAY_SPAN`.
+    """
+    policy = document.get("_retry_policy") if document else None
+    if not policy:
+        return
+    if not isinstance(policy, dict):
+        raise BadRequest("retry_policy must be a dict.", title=title)
+    for key in _RETRY_INTEGERS:
+        value = policy.get(key)
+        if value and not isinstance(value, int):
+            raise BadRequest(f"Retry policy: {key} must be a integer.", title=title)
+    function = policy.get("retry_backoff_function")
+    if function and not isinstance(function, str):
+        raise BadRequest("retry_backoff_function must be a string.", title=title)
+    if function and function not in RETRY_BACKOFF_FUNCTIONS:
+        raise BadRequest("invalid retry_backoff_function.", title=title)
+    override = policy.get("ignore_subscription_override")
+    if override and not isinstance(override, bool):
+        raise BadRequest("ignore_subscription_override must be a boolean.", title=title)
+    minimum = _delay(policy, "minimum_delay", DEFAULT_MINIMUM_DELAY)
+    maximum = _delay(policy, "maximum_delay", DEFAULT_MAXIMUM_DELAY)
+    if maximum < minimum:
+        raise BadRequest("minimum_delay must less than maximum_delay.", title=title)
+    if maximum - minimum < MIN_RETRY_DELAY_SPAN:
+        raise BadRequest("invalid minimum_delay and maximum_delay.", title=title)
+
+
+def _delay(policy, key, default):
+    """A delay of a checked retry policy: its integer value, else the default."""
+    value = policy.get(key)
+    return value if isinstance(value, int) else default
 
 
 def with_reserved_defaults(metadata, transport):

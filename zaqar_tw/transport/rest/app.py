@@ -37,6 +37,7 @@ from zaqar_tw.transport.rest.home import HomeResource
 from zaqar_tw.transport.rest.messages import MessagesResource
 from zaqar_tw.transport.rest.queues import QueuesResource
 from zaqar_tw.transport.rest.responses import empty_response
+from zaqar_tw.transport.rest.subscriptions import SubscriptionsResource
 
 REQUEST_ID = b"x-openstack-request-id"
 _FORM = "application/x-www-form-urlencoded"
@@ -81,6 +82,7 @@ class RestApi:
         queues = QueuesResource(core)
         messages = MessagesResource(core)
         claims = ClaimsResource(core)
+        subscriptions = SubscriptionsResource(core)
         self._routes = {
             "versions": Route({"GET": home.versions}, authenticated=False),
             "home": Route({"GET": home.home}),
@@ -102,6 +104,15 @@ class RestApi:
             "message": Route({"GET": messages.get, "DELETE": messages.delete}),
             "claims": Route({"POST": claims.create}),
             "claim": Route({"GET": claims.get, "PATCH": claims.update, "DELETE": claims.delete}),
+            "subscriptions": Route({"GET": subscriptions.list, "POST": subscriptions.create}),
+            "subscription": Route(
+                {
+                    "GET": subscriptions.get,
+                    "PATCH": subscriptions.update,
+                    "DELETE": subscriptions.delete,
+                }
+            ),
+            "subscription_confirm": Route({"PUT": subscriptions.confirm}),
         }
         if config.default.admin_mode:
             self._routes["health"] = Route({"GET": health.status})
@@ -249,6 +260,23 @@ class RestApi:
     @app.route("/v2/queues/<queue>/claims/<claim_id>", endpoint="claim")
     def _claim(self, request, queue, claim_id):
         return self._serve(request, "claim", queue=queue, claim_id=claim_id)
+
+    @app.route("/v2/queues/<queue>/subscriptions", endpoint="subscriptions")
+    def _subscriptions(self, request, queue):
+        return self._serve(request, "subscriptions", queue=queue)
+
+    @app.route("/v2/queues/<queue>/subscriptions/<subscription_id>", endpoint="subscription")
+    def _subscription(self, request, queue, subscription_id):
+        return self._serve(request, "subscription", queue=queue, subscription_id=subscription_id)
+
+    @app.route(
+        "/v2/queues/<queue>/subscriptions/<subscription_id>/confirm",
+        endpoint="subscription_confirm",
+    )
+    def _subscription_confirm(self, request, queue, subscription_id):
+        return self._serve(
+            request, "subscription_confirm", queue=queue, subscription_id=subscription_id
+        )
 
     # Errors, rendered in one place.
 

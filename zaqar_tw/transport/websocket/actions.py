@@ -5,14 +5,21 @@ request body (the core accepts ints, bools, lists and decoded documents as well 
 strings REST hands it), and shows the result in the WebSocket shapes: messages are
 ``{"id", "claim_id", "ttl", "age", "body"}`` (no href), queue metadata is shown as stored.
 
-Actions the spec names whose core operations do not exist yet (subscriptions, pools,
-flavors) are known names that answer 404 "not available".  Adding one is a method on
-:class:`Actions` plus its line in :data:`ACTIONS`.
+Actions the spec names whose core operations do not exist yet (pools, flavors) are known
+names that answer 404 "not available".  Adding one is a method on :class:`Actions` plus its
+line in :data:`ACTIONS`.
 """
 
 from dataclasses import dataclass, field
 
-from zaqar_tw.errors import NotFound, Unavailable
+from zaqar_tw.core.validation import check_queue_name
+from zaqar_tw.errors import (
+    BadRequest,
+    NotFound,
+    SubscriptionAlreadyExists,
+    SubscriptionDoesNotExist,
+    Unavailable,
+)
 from zaqar_tw.transport.rest.home import json_home
 from zaqar_tw.transport.views import popped_view, stats_view
 
@@ -143,17 +150,25 @@ ACTIONS = {
                 grace=INTEGER),
         _action("claim_delete", _Q + "/claims/{claim_id}",
                 required=("queue_name", "claim_id"), claim_id=STRING),
-        # With the notifications work:
-        _unavailable("subscription_create"),
-        _unavailable("subscription_list"),
-        _unavailable("subscription_get"),
-        _unavailable("subscription_delete"),
+        _action("subscription_create", _Q + "/subscriptions",
+                subscriber=STRING, ttl=INTEGER, options=OBJECT),
+        _action("subscription_list", _Q + "/subscriptions", marker=STRING, limit=INTEGER),
+        _action("subscription_get", _Q + "/subscriptions/{subscription_id}",
+                required=("queue_name", "subscription_id"), subscription_id=STRING),
+        _action("subscription_delete", _Q + "/subscriptions/{subscription_id}",
+                required=("queue_name", "subscription_id"), subscription_id=STRING),
         # With pools and flavors (admin mode):
         *(_unavailable(f"{kind}_{verb}")
           for kind in ("pool", "flavor")
           for verb in ("create", "list", "get", "update", "delete")),
     )
 }
+
+
+PUSH_UNAVAILABLE = (
+    "Missing parameter subscriber in body. This server does not push notifications over "
+    "WebSocket connections yet: give a subscriber URI (e.g. an http or https webhook)."
+)
 
 
 def not_available(name):
@@ -379,3 +394,46 @@ class Actions:
         claim_id = body["claim_id"]
         await self._core.claims.delete(ctx, body["queue_name"], claim_id)
         return 204, f"Claim {claim_id} deleted."
+
+    # Subscriptions.
+
+    async def subscription_create(self, ctx, body):
+        """201 with the id (the existing one's for a duplicate unconfirmed subscriber), 409
+        for a confirmed duplicate.  A subscription without ``subscriber`` (notifications
+        pushed to this connection, spec 2.3) is not served yet: 400."""
+        queue = body["queue_name"]
+        if "subscriber" not in body:
+            check_queue_name(queue, ctx.project)
+            raise BadRequest(PUSH_UNAVAILABLE)
+        try:
+            subscription_id = await self._core.subscriptions.create(
+                ctx, queue, _only(body, "subscriber", "ttl", "options")
+            )
+        except SubscriptionAlreadyExists:
+            return 409, f"Subscription {queue} not created."
+        return 201, {"subscription_id": subscription_id,
+                     "message": f"Subscription {queue} created."}
+
+    async def subscription_list(self, ctx, body):
+        """A page of subscriptions (empty for a queue that does not exist), no links."""
+        page = await self._core.subscriptions.list(
+            ctx, body["queue_name"], marker=body.get("marker"), limit=body.get("limit")
+        )
+        return 200, {"subscriptions": page}
+
+    async def subscription_get(self, ctx, body):
+        """The subscription; 404 naming the queue when it is not one of its live ones."""
+        queue, subscription_id = body["queue_name"], body["subscription_id"]
+        try:
+            return 200, await self._core.subscriptions.get(ctx, queue, subscription_id)
+        except SubscriptionDoesNotExist as missing:
+            return 404, {
+                "exception": missing.description,
+                "error": f"Subscription {subscription_id} for queue {queue} does not exist.",
+            }
+
+    async def subscription_delete(self, ctx, body):
+        """Unsubscribe; 204."""
+        subscription_id = body["subscription_id"]
+        await self._core.subscriptions.delete(ctx, body["queue_name"], subscription_id)
+        return 204, f"Subscription {subscription_id} removed."

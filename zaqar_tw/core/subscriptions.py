@@ -1,0 +1,182 @@
+"""Subscription operations: create, list, get, update, confirm and delete.
+
+A subscription is shown as ``{"id", "source", "subscriber", "ttl", "age", "options",
+"confirmed"}`` (the :class:`~zaqar_tw.interfaces.ISubscriptionStore` dict).  In a request
+body, a field that is JSON ``null`` counts as absent.
+
+Not done yet (a later issue): sending confirmation notifications when
+``[notification] require_confirmation`` is on (spec 5.3).  Every subscription starts
+unconfirmed, a duplicate unconfirmed one is not re-notified, and ``confirm`` only records
+the answer it is given.
+"""
+
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from zaqar_tw.core import validation as v
+from zaqar_tw.core.operation import Operations, operation
+from zaqar_tw.errors import BadRequest, SubscriptionAlreadyExists, SubscriptionDoesNotExist
+
+# The fields a subscription body may set.
+FIELDS = ("subscriber", "ttl", "options")
+# The keys a subscription is shown with.
+VIEW = ("id", "source", "subscriber", "ttl", "age", "options", "confirmed")
+# The last second (epoch) a subscription may live to: the reference server refuses a ttl
+# that takes "now" past Python's largest datetime.
+_LAST_SECOND = (datetime.max - datetime(1970, 1, 1)) // timedelta(seconds=1)
+
+
+def _view(subscription):
+    return {key: subscription[key] for key in VIEW}
+
+
+class SubscriptionOperations(Operations):
+    """Every subscription operation of the API."""
+
+    @operation("subscription:create", "Subscription could not be created.")
+    async def create(self, ctx, queue, body):
+        """Subscribe the body's ``subscriber`` (``ttl`` defaults to ``[transport]
+        default_subscription_ttl``, ``options`` to ``{}``); the queue is created if needed.
+
+        :returns: the new subscription's id; or, when an unconfirmed subscription of the
+            queue already has this subscriber, that one's id (it is left unchanged).
+        :raises SubscriptionAlreadyExists: a confirmed subscription of the queue has this
+            subscriber.
+        """
+        document = v.parse_document(body, required=False)
+        document = self._object({} if document is None else document)
+        if document.get("subscriber") is None:
+            raise BadRequest("Missing parameter subscriber in body.")
+        fields = self._checked(document)
+        subscription, created = await self.storage.subscriptions.create(
+            ctx.project,
+            queue,
+            fields["subscriber"],
+            fields.get("ttl", self.limits.default_subscription_ttl),
+            fields.get("options", {}),
+        )
+        if not created and subscription["confirmed"]:
+            raise SubscriptionAlreadyExists()
+        return subscription["id"]
+
+    @operation("subscription:get_all", "Subscriptions could not be listed.")
+    async def list(self, ctx, queue, marker=None, limit=None):
+        """:returns: a page of the queue's subscriptions, sorted by id (empty for a queue
+        that does not exist)."""
+        limit = v.check_limit(
+            v.as_int(limit, "limit"), self.limits.max_subscriptions_per_page
+        )
+        page = await self.storage.subscriptions.list(
+            ctx.project, queue, marker=marker, limit=limit
+        )
+        return [_view(subscription) for subscription in page]
+
+    @operation("subscription:get", "Subscription could not be retrieved.")
+    async def get(self, ctx, queue, subscription_id):
+        """:returns: the subscription.
+        :raises SubscriptionDoesNotExist: it is not a live subscription of this queue.
+        """
+        subscription = await self.storage.subscriptions.get(ctx.project, queue, subscription_id)
+        if subscription is None:
+            raise SubscriptionDoesNotExist(subscription_id)
+        return _view(subscription)
+
+    @operation("subscription:update", "Subscription could not be updated.")
+    async def update(self, ctx, queue, subscription_id, body):
+        """Change some of ``subscriber``, ``ttl`` (the age restarts) and ``options``; other
+        keys are ignored.
+
+        :raises BadRequest: nothing to change.
+        :raises SubscriptionDoesNotExist: it is not a live subscription of this queue.
+        :raises SubscriptionAlreadyExists: the new subscriber is another subscription's.
+        """
+        document = v.parse_document(body, required=False)
+        if not document:
+            raise BadRequest("No subscription to create.")
+        changes = self._checked(self._object(document))
+        if not changes:
+            raise BadRequest(
+                f"Subscription {subscription_id} could not be updated.",
+                title="Unable to update subscription",
+            )
+        if not await self.storage.subscriptions.update(
+            ctx.project, queue, subscription_id, changes
+        ):
+            raise SubscriptionDoesNotExist(subscription_id)
+
+    @operation("subscription:confirm", "Subscription could not be confirmed.")
+    async def confirm(self, ctx, queue, subscription_id, body):
+        """Record the body's ``{"confirmed": true|false}``.
+
+        :raises BadRequest: ``confirmed`` is missing or not a boolean.
+        :raises SubscriptionDoesNotExist: it is not a live subscription of this queue.
+        """
+        document = v.parse_document(body, required=False)
+        confirmed = document.get("confirmed") if isinstance(document, dict) else None
+        if not isinstance(confirmed, bool):
+            raise BadRequest("The 'confirmed' should be boolean.")
+        if not await self.storage.subscriptions.confirm(
+            ctx.project, queue, subscription_id, confirmed
+        ):
+            raise SubscriptionDoesNotExist(subscription_id)
+
+    @operation("subscription:delete", "Subscription could not be deleted.")
+    async def delete(self, ctx, queue, subscription_id):
+        """Unsubscribe; an unknown subscription is no error."""
+        await self.storage.subscriptions.delete(ctx.project, queue, subscription_id)
+
+    @staticmethod
+    def _object(document):
+        """:raises BadRequest: the body is not a JSON object."""
+        if not isinstance(document, dict):
+            raise BadRequest("Subscriptions must be a dict.")
+        return document
+
+    def _checked(self, document):
+        """The subscription fields of a body, checked, in the reference server's order:
+        subscriber, options (and their retry policy), ttl.
+
+        :returns: the non-null fields among :data:`FIELDS`.
+        :raises BadRequest: a field is invalid.
+        """
+        fields = {name: document[name] for name in FIELDS if document.get(name) is not None}
+        if "subscriber" in fields:
+            self._check_subscriber(fields["subscriber"])
+        if "options" in fields:
+            if not isinstance(fields["options"], dict):
+                raise BadRequest("Options must be a dict.")
+            v.check_retry_policy(fields["options"])
+        if "ttl" in fields:
+            self._check_ttl(fields["ttl"])
+        return fields
+
+    def _check_subscriber(self, subscriber):
+        """:raises BadRequest: not a URI whose scheme an enabled notifier serves."""
+        accepted = list(self.dispatcher.subscriber_types)
+        scheme = None
+        if isinstance(subscriber, str):
+            try:
+                scheme = urlsplit(subscriber).scheme
+            except ValueError:
+                scheme = None
+        if scheme not in accepted:
+            raise BadRequest(
+                "The subscriber type of subscription must be supported in the list "
+                f"{accepted!r}."
+            )
+
+    def _check_ttl(self, ttl):
+        """:raises BadRequest: not an integer, shorter than a minute, or taking the expiry
+        past the largest date."""
+        if not isinstance(ttl, int):
+            raise BadRequest("TTL must be an integer.")
+        if ttl < v.MIN_SUBSCRIPTION_TTL:
+            raise BadRequest(
+                f"The TTL for a subscription must be at least {v.MIN_SUBSCRIPTION_TTL} "
+                "seconds long."
+            )
+        if int(self.clock.seconds()) + ttl > _LAST_SECOND:
+            raise BadRequest(
+                "The TTL seconds for a subscription plus current time must be less than "
+                f"{datetime.max}."
+            )

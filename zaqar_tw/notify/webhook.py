@@ -1,0 +1,173 @@
+"""The built-in ``webhook`` notifier: one HTTP POST per notification to ``http`` and
+``https`` subscribers.
+
+The request carries ``Content-Type: application/json`` and the subscription's
+``options.post_headers`` (a JSON object, merged over it).  Its body is the payload as JSON,
+or, when the subscription has ``options.post_data`` (a string), that string with the literal
+``"$zaqar_message$"`` (double quotes included) replaced by the payload JSON.
+
+An attempt fails when the subscriber cannot be reached, does not answer within
+``[notification] delivery_timeout`` seconds, or answers with a status of 400 or more.  A
+failed attempt is not retried, and nothing is kept across restarts: retries and a durable
+outbox are left for a later version.
+"""
+
+import json
+
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, succeed
+from twisted.internet.protocol import Protocol
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone, ResponseNeverReceived
+from twisted.web.http import PotentialDataLoss
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IBodyProducer
+from zope.interface import implementer
+
+from zaqar_tw.interfaces import INotifier
+
+PLACEHOLDER = '"$zaqar_message$"'
+
+
+class DeliveryRefused(Exception):
+    """The subscriber answered with an HTTP error status.
+
+    :ivar status: the status code.
+    """
+
+    def __init__(self, status):
+        super().__init__(f"the subscriber answered {status}")
+        self.status = status
+
+
+def request_body(payload, options):
+    """The bytes to POST for ``payload`` under the subscription ``options``."""
+    document = json.dumps(payload, separators=(",", ":"))
+    template = options.get("post_data")
+    if isinstance(template, str):
+        return template.replace(PLACEHOLDER, document).encode("utf-8")
+    return document.encode("utf-8")
+
+
+def request_headers(options):
+    """The request headers (a dict): ``Content-Type: application/json``, then
+    ``options.post_headers`` (string names and values only) merged over it."""
+    headers = {"Content-Type": "application/json"}
+    extra = options.get("post_headers")
+    if isinstance(extra, dict):
+        for name, value in extra.items():
+            if isinstance(name, str) and isinstance(value, str):
+                for existing in [key for key in headers if key.lower() == name.lower()]:
+                    del headers[existing]
+                headers[name] = value
+    return headers
+
+
+@implementer(INotifier)
+class WebhookNotifier:
+    """POSTs each notification to its ``http``/``https`` subscriber URI, over a pool of
+    persistent connections.
+
+    :param reactor: the reactor the HTTP client connects with.
+    :param config: the :class:`~zaqar_tw.config.Config`; ``[notification]
+        delivery_timeout`` bounds each attempt.
+    :param options: the ``[notifier:webhook]`` section (no options yet; must be empty).
+    :param clock: the ``IReactorTime`` timing attempts out (default: ``reactor``).
+    :raises ValueError: ``options`` names an option.
+    """
+
+    schemes = ("http", "https")
+
+    def __init__(self, reactor, config, options, clock=None):
+        if options:
+            raise ValueError(f"unknown option(s): {', '.join(sorted(options))}")
+        self.timeout = config.notification.delivery_timeout
+        self.clock = reactor if clock is None else clock
+        self.pool = HTTPConnectionPool(reactor, persistent=True)
+        self.agent = Agent(reactor, pool=self.pool)
+
+    def deliver(self, subscription, payload):
+        """POST one notification (see :meth:`post` for the outcome)."""
+        options = subscription.get("options") or {}
+        return self.post(
+            subscription["subscriber"], request_headers(options), request_body(payload, options)
+        )
+
+    def post(self, url, headers, body):
+        """POST ``body`` to ``url`` within the delivery timeout; other notifiers may reuse
+        this (see examples/notifier-chat).
+
+        :param url: an ``http`` or ``https`` URL (text).
+        :param headers: a dict of header names to values (text).
+        :param body: the request body (bytes).
+        :returns: Deferred firing with ``None`` once the server answered below 400;
+            failing with :class:`DeliveryRefused` (status of 400 or more),
+            ``twisted.internet.defer.TimeoutError`` (no complete answer in time) or the
+            connection error.
+        """
+        attempt = ensureDeferred(self._post(url, headers, body))
+        return attempt.addTimeout(self.timeout, self.clock)
+
+    async def _post(self, url, headers, body):
+        headers = Headers({name: [value] for name, value in headers.items()})
+        try:
+            response = await self.agent.request(
+                b"POST", url.encode("utf-8"), headers, _Bytes(body)
+            )
+        except ResponseNeverReceived as exc:
+            # A request cancelled in flight (timed out) fails this way; say it plainly.
+            if any(reason.check(CancelledError) for reason in exc.reasons):
+                raise CancelledError() from None
+            raise
+        await _discard_body(response)
+        if response.code >= 400:
+            raise DeliveryRefused(response.code)
+
+
+class _Discard(Protocol):
+    """Reads a response body to its end, keeping nothing."""
+
+    def __init__(self, done):
+        self.done = done
+
+    def dataReceived(self, data):
+        pass
+
+    def connectionLost(self, reason):
+        if reason.check(ResponseDone, PotentialDataLoss):
+            self.done.callback(None)
+        else:
+            self.done.errback(reason)
+
+
+def _discard_body(response):
+    """:returns: a Deferred firing once the body of ``response`` was read (so that its
+    connection may serve the next request); cancelling it drops the connection."""
+
+    def cancel(_):
+        if reader.transport is not None:
+            reader.transport.stopProducing()
+
+    reader = _Discard(Deferred(cancel))
+    response.deliverBody(reader)
+    return reader.done
+
+
+@implementer(IBodyProducer)
+class _Bytes:
+    """A request body held in memory, sent with its Content-Length."""
+
+    def __init__(self, data):
+        self.length = len(data)
+        self._data = data
+
+    def startProducing(self, consumer):
+        consumer.write(self._data)
+        return succeed(None)
+
+    def pauseProducing(self):
+        pass
+
+    def resumeProducing(self):
+        pass
+
+    def stopProducing(self):
+        pass
