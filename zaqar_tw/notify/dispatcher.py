@@ -100,7 +100,13 @@ class Dispatcher:
         if not self._routes:
             return
         now = self.clock.seconds()
-        work = defer.ensureDeferred(self._notify(ctx, queue, messages, ids, metadata, now))
+        # Most queues have no subscriptions: their first page is read without a coroutine.
+        work = self.storage.subscriptions.list(ctx.project, queue, None, PAGE)
+        work.addCallback(
+            lambda page: page and defer.ensureDeferred(
+                self._notify(ctx, queue, page, messages, ids, metadata, now)
+            )
+        )
         self._in_flight.add(work)
 
         def failed(failure):
@@ -113,9 +119,9 @@ class Dispatcher:
         work.addErrback(failed)
         work.addBoth(lambda _: self._in_flight.discard(work))
 
-    async def _notify(self, ctx, queue, messages, ids, metadata, now):
+    async def _notify(self, ctx, queue, first_page, messages, ids, metadata, now):
         targets = []
-        async for subscription in self._subscriptions(ctx.project, queue):
+        async for subscription in self._subscriptions(ctx.project, queue, first_page):
             notifier = self._routes.get(scheme_of(subscription["subscriber"]))
             if notifier is None:
                 continue
@@ -131,16 +137,14 @@ class Dispatcher:
         ]
         await defer.DeferredList(batches, consumeErrors=True)
 
-    async def _subscriptions(self, project, queue):
-        """Every live subscription of the queue, page after page."""
-        marker = None
+    async def _subscriptions(self, project, queue, page):
+        """Every live subscription of the queue, page after page from the first ``page``."""
         while True:
-            page = await self.storage.subscriptions.list(project, queue, marker, PAGE)
             for subscription in page:
                 yield subscription
             if len(page) < PAGE:
                 return
-            marker = page[-1]["id"]
+            page = await self.storage.subscriptions.list(project, queue, page[-1]["id"], PAGE)
 
     async def _payloads(self, ctx, queue, messages, ids, metadata, now):
         """The notification of each message, after the filter chain's read hooks."""
