@@ -5,14 +5,8 @@ import signal
 import socket
 import subprocess
 
+from tests.processes import free_port
 from tests.waiting import wait_until
-
-
-def free_port():
-    """:returns: a TCP port on 127.0.0.1 that nothing listens on (just closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisServer:
