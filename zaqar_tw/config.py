@@ -144,11 +144,13 @@ class NotificationSection:
 
     ``notifiers`` names notifiers of the ``zaqar_tw.notifiers`` entry-point group; each may
     read its own ``[notifier:<name>]`` section.  ``delivery_timeout`` bounds one delivery
-    attempt, in seconds.
+    attempt, in seconds.  ``max_backlog`` bounds the deliveries waiting for a worker (each
+    one the messages of one post for one subscription); past it, new ones are dropped.
     """
 
     notifiers: list = _opt(["webhook"])
     delivery_timeout: float = _opt(10.0, minimum=0.1)
+    max_backlog: int = _opt(10000, minimum=0)
 
     smtp_mode: str = _opt("third_part", choices=("third_part", "self_local"))
     smtp_host: str | None = _opt(None)

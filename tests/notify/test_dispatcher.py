@@ -370,3 +370,31 @@ def test_defaults_serve_what_the_notifiers_serve():
     config = Config()
     dispatcher = Dispatcher(config, None, [Recorder(("https", "HTTP"))], FilterChain(), None)
     assert dispatcher.subscriber_types == ["http", "https"]
+
+
+@pytest.mark.zaqar_config(
+    ("notification", "max_notifier_workers", "1"), ("notification", "max_backlog", "2")
+)
+@pytest_twisted.ensureDeferred
+async def test_backlog_is_bounded(config, clock, storage, poster, logged):
+    """Past max_backlog deliveries waiting for a worker, the notifications of a new post are
+    dropped (and logged); those already waiting still go once the worker is free."""
+    notifier = Recorder()
+    notifier.holding = True
+    dispatcher = build(config, storage, clock, notifier)
+    await subscribe(storage, poster, "q", "http://127.0.0.1:9/a")
+    for body in ("busy", "waits-1", "waits-2", "dropped"):
+        await post(storage, dispatcher, poster, "q", body)
+        if body == "busy":
+            await notifier.arrived
+    await pause_for(lambda: any("backlog full" in e.get("log_format", "") for e in logged))
+    while len(notifier.held) < 3:  # each release lets the next waiting post through
+        before = len(notifier.held)
+        notifier.held[-1].callback(None)
+        await pause_for(lambda: len(notifier.held) > before)
+    notifier.held[-1].callback(None)
+    await settled(dispatcher)
+    assert [p["body"] for _, p in notifier.delivered] == ["busy", "waits-1", "waits-2"]
+    (warning,) = [e for e in logged if "backlog full" in e.get("log_format", "")]
+    assert warning["log_level"] == LogLevel.warn
+    assert (warning["dropped"], warning["queue"]) == (1, "q")

@@ -41,7 +41,10 @@ class Dispatcher:
     :param config: the :class:`~zaqar_tw.config.Config`: ``[transport] subscriber_types``,
         ``[notification] require_confirmation``, ``max_notifier_workers`` (subscriptions
         being notified at once; each gets the messages of one post in order, one after the
-        other) and ``delivery_timeout`` (how long :meth:`stop` waits).
+        other), ``max_backlog`` (deliveries waiting for a worker, at most; past it the
+        notifications of new posts are dropped and logged, so a subscriber slower than the
+        posts cannot exhaust memory) and ``delivery_timeout`` (how long :meth:`stop`
+        waits).
     :param storage: the IStorage provider; its ``subscriptions`` are read on each post.
     :param notifiers: the enabled INotifier providers (instances).
     :param filters: the :class:`~zaqar_tw.filters.FilterChain`; notifications pass its read
@@ -86,6 +89,7 @@ class Dispatcher:
         self.subscriber_types = sorted({scheme.lower() for scheme in wanted})
         self._routes = {scheme: served[scheme] for scheme in self.subscriber_types}
         self._workers = defer.DeferredSemaphore(config.notification.max_notifier_workers)
+        self._max_backlog = config.notification.max_backlog
         self._in_flight = set()
 
     def posted(self, ctx, queue, messages, ids, metadata):
@@ -130,6 +134,18 @@ class Dispatcher:
             targets.append((notifier, {**subscription, "project": ctx.project}))
         if not targets:
             return
+        room = self._max_backlog - len(self._workers.waiting) + self._workers.tokens
+        if len(targets) > room:
+            dropped, targets = targets[max(room, 0):], targets[:max(room, 0)]
+            log.warn(
+                "notification backlog full ([notification] max_backlog = {limit}): the "
+                "notifications of {count} message(s) to {dropped} subscription(s) of queue "
+                "{queue} (project {project}) were dropped",
+                limit=self._max_backlog, count=len(messages), dropped=len(dropped),
+                queue=queue, project=ctx.project,
+            )
+            if not targets:
+                return
         payloads = await self._payloads(ctx, queue, messages, ids, metadata, now)
         batches = [
             self._workers.run(self._deliver_in_order, notifier, subscription, payloads)
