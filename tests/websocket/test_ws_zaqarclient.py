@@ -120,6 +120,42 @@ async def test_claims(ws_server):
 
 
 @pytest_twisted.ensureDeferred
+async def test_subscriptions(ws_server):
+    """Subscribe a webhook (again: the same id while unconfirmed), list, get, delete."""
+    from zaqarclient.transport import errors
+
+    url = ws_server.url
+    hook = "http://127.0.0.1:9/hook"  # never called: nothing is posted to the queue
+
+    def scenario():
+        with transport(ws_server, uuid.uuid4().hex) as ws:
+            created = send(ws, url, "subscription_create", {
+                "queue_name": "q", "subscriber": hook, "ttl": 600, "options": {"a": 1}})
+            subscription_id = created["subscription_id"]
+            assert created["message"] == "Subscription q created."
+            again = send(ws, url, "subscription_create", {"queue_name": "q",
+                                                          "subscriber": hook})
+            assert again["subscription_id"] == subscription_id
+            shown = {"id": subscription_id, "source": "q", "subscriber": hook, "ttl": 600,
+                     "age": 0, "options": {"a": 1}, "confirmed": False}
+            got = send(ws, url, "subscription_get", {"queue_name": "q",
+                                                     "subscription_id": subscription_id})
+            assert got == shown
+            assert send(ws, url, "subscription_list", {"queue_name": "q"}) == {
+                "subscriptions": [shown]}
+            assert send(ws, url, "subscription_delete", {
+                "queue_name": "q", "subscription_id": subscription_id}) == (
+                f"Subscription {subscription_id} removed.")
+            with pytest.raises(errors.ResourceNotFound):
+                send(ws, url, "subscription_get", {"queue_name": "q",
+                                                   "subscription_id": subscription_id})
+            assert send(ws, url, "subscription_list", {"queue_name": "q"}) == {
+                "subscriptions": []}
+
+    await deferToThread(scenario)
+
+
+@pytest_twisted.ensureDeferred
 async def test_errors_become_client_exceptions(ws_server):
     """Error replies raise the client's exceptions, with the reply's ``error`` as the
     description."""
