@@ -102,7 +102,11 @@ class IMessageStore(Interface):
         :param messages: a list of ``{"ttl": int, "delay": int, "body": <JSON value>}`` dicts,
             optionally with ``"checksum": str``.
         :param client_id: the poster's normalised Client-ID (used by ``echo``).
-        :returns: Deferred firing with the new ids, in input order.
+        :returns: Deferred firing with ``(ids, subscribed)``: the new ids, in input order,
+            and whether the queue may have subscriptions to notify: ``True`` when it has a
+            live one (a store may also answer ``True`` when all have expired); ``False``
+            spares the notification dispatcher a look at the subscriptions, so a store
+            answers it from the same round trip as the post.
         """
 
     def list(project, queue, marker=None, limit=10, echo=False, client_id=None,

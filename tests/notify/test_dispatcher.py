@@ -87,7 +87,7 @@ async def subscribe(storage, ctx, queue, *subscribers, **options):
 async def post(storage, dispatcher, ctx, queue, *bodies, metadata=None, delay=0):
     """Store messages as the core does and tell the dispatcher; :returns: their ids."""
     messages = [{"ttl": 300, "delay": delay, "body": body} for body in bodies]
-    ids = await storage.messages.post(ctx.project, queue, messages, ctx.client_id)
+    ids, _ = await storage.messages.post(ctx.project, queue, messages, ctx.client_id)
     assert dispatcher.posted(ctx, queue, messages, ids, metadata or {}) is None
     return ids
 

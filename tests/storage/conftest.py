@@ -121,6 +121,7 @@ def post(storage, project):
             {"ttl": ttl, "delay": delay, "body": {"n": i} if body is None else body, **fields}
             for i in range(count)
         ]
-        return await storage.messages.post(project, queue, messages, client)
+        ids, _ = await storage.messages.post(project, queue, messages, client)
+        return ids
 
     return post

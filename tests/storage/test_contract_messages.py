@@ -32,7 +32,7 @@ def test_provides_interface(storage):
 async def test_post_returns_uuid4_ids_in_order(storage, project):
     """post returns one fresh dashed lowercase uuid4 per message, in input order."""
     bodies = ["first", {"second": [1, 2]}, 3]
-    ids = await storage.messages.post(
+    ids, _ = await storage.messages.post(
         project, "q", [{"ttl": 60, "body": b} for b in bodies], CLIENT
     )
     assert len(ids) == 3 and len(set(ids)) == 3
@@ -59,7 +59,7 @@ async def test_bodies_round_trip(storage, project):
     bodies = [None, "", "nul \x00 byte", "quote \" and \\ and </script>", "émoji 🎉", 0,
               -1.5, 2**53, [], {}, {"a": {"b": {"c": [1, "2", {"d": None}]}}}, True,
               "x" * 100_000]
-    ids = await storage.messages.post(
+    ids, _ = await storage.messages.post(
         project, "q", [{"ttl": 60, "body": b} for b in bodies], CLIENT
     )
     got = await storage.messages.bulk_get(project, "q", ids)

@@ -437,3 +437,22 @@ async def test_projects_are_isolated(storage, project, subscribe):
     assert created is True and theirs["id"] != mine["id"]
     assert await subs.list(project, "q") == [mine]
     assert await subs.list(other, "q") == [theirs]
+
+
+@pytest_twisted.ensureDeferred
+async def test_post_tells_whether_the_queue_has_subscriptions(storage, project, subscribe):
+    """A post answers whether its queue has subscriptions to notify: not on a queue that never
+    had one, nor once the last was deleted or purged; yes while one is live."""
+    one = [{"ttl": 60, "body": 1}]
+    assert (await storage.messages.post(project, "q", one, "c"))[1] is False
+    first, _ = await subscribe("q")
+    second, _ = await subscribe("q", subscriber=f"{HOOK}/2")
+    assert (await storage.messages.post(project, "q", one, "c"))[1] is True
+    assert (await storage.messages.post(project, "other", one, "c"))[1] is False
+    await storage.subscriptions.delete(project, "q", first["id"])
+    assert (await storage.messages.post(project, "q", one, "c"))[1] is True
+    await storage.subscriptions.delete(project, "q", second["id"])
+    assert (await storage.messages.post(project, "q", one, "c"))[1] is False
+    await subscribe("q")
+    await storage.subscriptions.purge(project, "q")
+    assert (await storage.messages.post(project, "q", one, "c"))[1] is False

@@ -25,9 +25,10 @@ async def test_concurrent_claimers_share_out_every_message_once(clock, project):
     try:
         posted = []
         for _ in range(30):
-            posted += await first.messages.post(
+            ids, _ = await first.messages.post(
                 project, "q", [{"ttl": 600, "body": i} for i in range(10)], "c"
             )
+            posted += ids
         stores = itertools.cycle([first, second])
         claims = await defer.gatherResults([
             next(stores).claims.create(project, "q", 60, 60, 7) for _ in range(60)
@@ -54,7 +55,7 @@ async def test_concurrent_pops_and_claims(clock, project):
     second = RedisStorage(_reactor(), REDIS_URI, clock=clock)
     await defer.gatherResults([first.connect(), second.connect()])
     try:
-        posted = await first.messages.post(
+        posted, _ = await first.messages.post(
             project, "q", [{"ttl": 600, "body": i} for i in range(200)], "c"
         )
         operations = []

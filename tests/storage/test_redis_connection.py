@@ -67,7 +67,7 @@ async def works(storage):
     """Whether a post and a list go through."""
     project = uuid.uuid4().hex
     try:
-        ids = await storage.messages.post(project, "q", [{"ttl": 60, "body": 1}], "c")
+        ids, _ = await storage.messages.post(project, "q", [{"ttl": 60, "body": 1}], "c")
         listed = await storage.messages.list(project, "q", echo=True)
     except StoreUnavailable:
         return False

@@ -115,7 +115,7 @@ async def test_garbage_collection_ttl(storage, project, clock):
 async def test_clock_far_ahead_of_redis(storage, project, clock):
     """Advancing the service clock does not make Redis drop keys (expiry is compared in the
     scripts, Redis key TTLs are only garbage collection)."""
-    (message_id,) = await storage.messages.post(
+    (message_id,), _ = await storage.messages.post(
         project, "q", [{"ttl": 1209600, "body": 1}], "c"
     )
     clock.advance(1209599)
@@ -144,8 +144,8 @@ async def test_expired_messages_are_removed_lazily(storage, project, clock):
 async def test_expired_messages_off_the_scanned_path_are_swept(storage, project, clock):
     """Expired messages a script does not scan over are dropped too (bounded sweep)."""
     post = storage.messages.post
-    (first,) = await post(project, "q", [{"ttl": 600, "body": 1}], "c")
-    short = await post(project, "q", [{"ttl": 60, "body": 2}] * 3, "c")
+    (first,), _ = await post(project, "q", [{"ttl": 600, "body": 1}], "c")
+    short, _ = await post(project, "q", [{"ttl": 60, "body": 2}] * 3, "c")
     clock.advance(60)
     assert [m["id"] for m in await storage.messages.list(project, "q", limit=1, echo=True)] == [
         first

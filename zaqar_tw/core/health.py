@@ -48,10 +48,11 @@ class HealthOperations(Operations):
 
         try:
             await step("create_queue", lambda: store.queues.create(project, HEALTH_QUEUE, {}))
-            ids = await step("post_messages", lambda: store.messages.post(
+            posted = await step("post_messages", lambda: store.messages.post(
                 project, HEALTH_QUEUE,
                 [{"ttl": 60, "delay": 0, "body": {"health": i}} for i in range(3)], "health",
-            )) or []
+            ))
+            ids = posted[0] if posted else []
             claimed = await step("claim_messages", lambda: store.claims.create(
                 project, HEALTH_QUEUE, 60, 60, 1))
             await step("list_messages", lambda: store.messages.list(

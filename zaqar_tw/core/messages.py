@@ -31,8 +31,11 @@ class MessageOperations(Operations):
             raise BadRequest("No messages to enqueu.")
         if self.filters:
             messages = await self.filters.on_post(messages, metadata, ctx)
-        ids = await self.storage.messages.post(ctx.project, queue, messages, ctx.client_id)
-        self.dispatcher.posted(ctx, queue, messages, ids, metadata)
+        ids, subscribed = await self.storage.messages.post(
+            ctx.project, queue, messages, ctx.client_id
+        )
+        if subscribed:
+            self.dispatcher.posted(ctx, queue, messages, ids, metadata)
         return ids
 
     def _message(self, item, default_ttl, queue_delay):

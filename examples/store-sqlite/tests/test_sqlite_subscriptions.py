@@ -29,7 +29,7 @@ async def test_version_1_file_is_upgraded(open_store, database, project):
     gains subscriptions; it is then at the current version."""
     old = open_store(f"sqlite://{database}")
     await old.connect()
-    ids = await old.messages.post(project, "q", [{"ttl": 300, "body": 1}], CLIENT)
+    ids, _ = await old.messages.post(project, "q", [{"ttl": 300, "body": 1}], CLIENT)
     await old.close()
     with raw(database) as connection:  # back to what version 1 of the store left
         connection.execute("DROP TABLE subscriptions")

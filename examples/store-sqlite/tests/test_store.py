@@ -80,7 +80,7 @@ async def test_reads_see_earlier_writes_without_waiting(store, project):
         posted = store.messages.post(project, "q", messages(1), CLIENT)
         listed = store.messages.list(project, "q", echo=True, limit=100)
         stats = store.queues.stats(project, "q")
-        ids, page, counters = await defer.gatherResults([posted, listed, stats])
+        (ids, _), page, counters = await defer.gatherResults([posted, listed, stats])
         assert page[-1]["id"] == ids[0]
         assert counters["newest"]["id"] == ids[0]
 
@@ -92,7 +92,7 @@ async def test_lock_held_too_long_is_unavailable(open_store, database, project):
     work again once the lock is released."""
     store = open_store(f"sqlite://{database}?timeout=0.5")
     await store.connect()
-    ids = await store.messages.post(project, "q", messages(1), CLIENT)
+    ids, _ = await store.messages.post(project, "q", messages(1), CLIENT)
     ticks = []
     with raw(database) as other:
         other.execute("BEGIN IMMEDIATE")
@@ -107,7 +107,7 @@ async def test_lock_held_too_long_is_unavailable(open_store, database, project):
         listed = await store.messages.list(project, "q", echo=True)
         assert [m["id"] for m in listed] == ids
         other.execute("ROLLBACK")
-    more = await store.messages.post(project, "q", messages(1), CLIENT)
+    more, _ = await store.messages.post(project, "q", messages(1), CLIENT)
     listed = await store.messages.list(project, "q", echo=True)
     assert [m["id"] for m in listed] == ids + more
 
@@ -158,7 +158,7 @@ async def test_two_stores_on_one_file_never_share_a_message(open_store, database
     first = open_store(f"sqlite://{database}")
     second = open_store(f"sqlite://{database}")
     await defer.gatherResults([first.connect(), second.connect()])
-    posted = await first.messages.post(project, "q", messages(200), CLIENT)
+    posted, _ = await first.messages.post(project, "q", messages(200), CLIENT)
     claims = await defer.gatherResults([
         (first if n % 2 else second).claims.create(project, "q", 60, 60, 7)
         for n in range(40)
@@ -196,7 +196,7 @@ async def test_memory_database(open_store, project):
     """sqlite://:memory: works, on one connection, for as long as the store is open."""
     store = open_store("sqlite://:memory:")
     await store.connect()
-    ids = await store.messages.post(project, "q", messages(3), CLIENT)
+    ids, _ = await store.messages.post(project, "q", messages(3), CLIENT)
     _, claimed = await store.claims.create(project, "q", 60, 60, 2)
     assert [m["id"] for m in claimed] == ids[:2]
     assert (await store.queues.stats(project, "q"))["claimed"] == 2
@@ -221,7 +221,7 @@ async def test_close_finishes_work_under_way_and_stops_threads(open_store, datab
     posted = store.messages.post(project, "q", messages(5), CLIENT)
     listed = store.messages.list(project, "q", echo=True)
     closed = store.close()
-    ids = await posted
+    ids, _ = await posted
     assert [m["id"] for m in await listed] == ids
     await closed
     await store.close()  # a second close is no error

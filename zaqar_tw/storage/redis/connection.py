@@ -62,15 +62,17 @@ def both(first, second):
     """Wait for two commands sent in this order on one connection (so ``first`` is answered
     first), more cheaply than :func:`gather`.
 
-    :returns: a Deferred firing with the reply of ``second``, or failing with the first
-        failure of the two (the other one's is consumed).
+    :returns: a Deferred firing with the reply of ``first`` once both are answered, or
+        failing with the first failure of the two (the other one's is consumed).
     """
 
     def first_failed(failure):
         second.addErrback(lambda _: None)
         return failure
 
-    return first.addCallbacks(lambda _: second, first_failed)
+    return first.addCallbacks(
+        lambda reply: second.addCallback(lambda _: reply), first_failed
+    )
 
 
 def encode_arguments(args):

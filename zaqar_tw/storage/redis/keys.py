@@ -22,6 +22,8 @@ Per queue (``T`` the tag):
 
 :func:`queue_keys` names ``q`` and the message and claim keys, :func:`subscription_keys`
 ``q`` and the subscription keys: a purge removes the former but ``q``, a queue delete both.
+:func:`post_keys` adds ``subids`` to the former: a post counts the subscriptions, so that the
+notifications need no extra round trip on a queue without any.
 
 Per project: ``zp:{<project>}:queues``, a zset of queue names (score 0, listed by lex range).
 The queue's own keys are the truth; this index may briefly name a queue that a concurrent
@@ -55,6 +57,12 @@ def queue_keys(project, queue):
     queue scripts expect as KEYS."""
     prefix = _queue_prefix(project, queue)
     return tuple(prefix + suffix for suffix in QUEUE_KEY_SUFFIXES)
+
+
+@lru_cache(maxsize=4096)
+def post_keys(project, queue):
+    """:returns: :func:`queue_keys` and the ``subids`` key: the KEYS of ``message_post``."""
+    return queue_keys(project, queue) + (_queue_prefix(project, queue) + "subids",)
 
 
 @lru_cache(maxsize=4096)

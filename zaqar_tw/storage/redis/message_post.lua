@@ -1,10 +1,10 @@
 -- Append messages, creating the queue if needed.
 -- ARGV: now, client id, count, then per message: id, ttl (s), delay (s), checksum ("" for
--- none, else "=" followed by it), body JSON.  Returns 1 if the queue was created, else 0.
-local created = 0
+-- none, else "=" followed by it), body JSON.  KEYS: the queue's, then its subscription id
+-- zset (only counted).  Returns the number of subscriptions, expired ones not yet removed
+-- included.
 if redis.call('EXISTS', K_QUEUE) == 0 then
   redis.call('HSET', K_QUEUE, 'm', '{}', 'c', int(NOW), 'r', 0)
-  created = 1
 end
 local client = ARGV[2]
 local n = tonumber(ARGV[3])
@@ -27,4 +27,4 @@ for i = 0, n - 1 do
   redis.call('HSET', K_BODIES, id, ARGV[at + 4])
 end
 keep_messages_until(horizon)
-return created
+return redis.call('ZCARD', KEYS[#KEYS])

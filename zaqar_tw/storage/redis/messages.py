@@ -29,7 +29,7 @@ class RedisMessageStore:
     def post(self, project, queue, messages, client_id):
         ids = [uuid4() for _ in messages]
         if not ids:
-            return []
+            return [], False
         args = [client_id or "", len(ids)]
         for message_id, message in zip(ids, messages):
             checksum = message.get("checksum")
@@ -42,7 +42,7 @@ class RedisMessageStore:
             )
         posted = self._runner.run("message_post", project, queue, *args)
         indexed = self._connection.execute("ZADD", queue_index_key(project), 0, queue)
-        return both(posted, indexed).addCallback(lambda _: ids)
+        return both(posted, indexed).addCallback(lambda subscriptions: (ids, subscriptions > 0))
 
     def list(self, project, queue, marker=None, limit=10, echo=False, client_id=None,
              include_claimed=False, include_delayed=False):

@@ -2,7 +2,8 @@
 
 Each script is a prelude followed by its own file, and receives "now" in milliseconds as
 ARGV[1].  Queue scripts (messages, claims, queue metadata and stats) follow ``common.lua`` and
-get :func:`~zaqar_tw.storage.redis.keys.queue_keys` as KEYS; subscription scripts follow
+get :func:`~zaqar_tw.storage.redis.keys.queue_keys` as KEYS (``message_post``:
+:func:`~zaqar_tw.storage.redis.keys.post_keys`); subscription scripts follow
 ``subscription_common.lua`` and get :func:`~zaqar_tw.storage.redis.keys.subscription_keys`.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Callable
 
-from zaqar_tw.storage.redis.keys import queue_keys, subscription_keys
+from zaqar_tw.storage.redis.keys import post_keys, queue_keys, subscription_keys
 
 QUEUE_SCRIPTS = (
     "queue_create",
@@ -28,6 +29,9 @@ QUEUE_SCRIPTS = (
     "claim_update",
     "claim_delete",
 )
+
+# Scripts whose KEYS are not their group's.
+OWN_KEYS = {"message_post": post_keys}
 
 SUBSCRIPTION_SCRIPTS = (
     "subscription_create",
@@ -65,5 +69,7 @@ def load_scripts():
         head = _read(prelude)
         for name in names:
             source = head + b"\n-- " + name.encode() + b".lua\n" + _read(name)
-            scripts[name] = Script(name, source, hashlib.sha1(source).hexdigest(), keys)
+            scripts[name] = Script(
+                name, source, hashlib.sha1(source).hexdigest(), OWN_KEYS.get(name, keys)
+            )
     return scripts

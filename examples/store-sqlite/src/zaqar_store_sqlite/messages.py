@@ -41,7 +41,7 @@ class SQLiteMessageStore:
                 orjson.dumps(message["body"]),
             ))
         if not rows:
-            return []
+            return [], False
         return self._database.write(_post, project, queue, rows, now)
 
     def list(self, project, queue, marker=None, limit=10, echo=False, client_id=None,
@@ -94,7 +94,11 @@ def _post(connection, project, queue, rows, now):
         "checksum, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(found, *row) for row in rows],
     )
-    return [row[0] for row in rows]
+    subscribed = connection.execute(
+        "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE queue_id = ? AND expires > ?)",
+        (found, now),
+    ).fetchone()[0]
+    return [row[0] for row in rows], bool(subscribed)
 
 
 def _list(connection, project, queue, now, marker, limit, hidden_client, with_claimed,
