@@ -154,6 +154,29 @@ async def test_idle_connection_is_closed(ws, clock):
     assert (code, reason) == (1000, "Idle for too long.")
 
 
+@pytest.mark.zaqar_config(("drivers:transport:websocket", "idle_timeout", "100"))
+@pytest_twisted.ensureDeferred
+async def test_a_slow_client_gets_time_to_answer_the_close(ws_server, ws, clock):
+    """A client that answers the server's close 1.5 s late still closes cleanly: the server
+    waits for it (Autobahn's own default, one second rounded down to a whole second of the
+    clock, could give up at once and reset the connection before the client read the close)."""
+    (server_side,) = ws_server.factory.connections
+    client = ws.protocol
+    send_close_frame = client.sendCloseFrame
+
+    def late_answer(*args, isReply=False, **kwargs):
+        if not isReply:
+            return send_close_frame(*args, isReply=isReply, **kwargs)
+        _reactor().callLater(1.5, send_close_frame, *args, isReply=isReply, **kwargs)
+
+    client.sendCloseFrame = late_answer
+    clock.advance(100)
+    assert await client.closed.addTimeout(TIMEOUT, _reactor()) == (1000, "Idle for too long.")
+    await until(lambda: server_side.state == server_side.STATE_CLOSED)
+    assert server_side.wasClean
+    assert not server_side.wasCloseHandshakeTimeout
+
+
 @pytest.mark.zaqar_config(("drivers:transport:websocket", "idle_timeout", "0"))
 @pytest_twisted.ensureDeferred
 async def test_idle_timeout_zero_never_closes(ws, clock):

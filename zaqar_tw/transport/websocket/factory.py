@@ -4,6 +4,12 @@ the API every connection answers with, and the set of open connections.
 Autobahn's own size limits stay off (0): they would also cap the replies a connection sends,
 and they end the connection.  The connection enforces ``max_message_size`` and
 ``max_frame_size`` itself as requests stream in, answering 400 without buffering the excess.
+
+Autobahn's timers round their deadline down to a whole second of the clock, so its default
+one-second wait for the client's answer to a close (idle timeout, shutdown) could end almost
+at once: the connection was then reset, often before the client had read the close, which it
+saw as an abnormal closure (1006).  :data:`CLOSE_HANDSHAKE_TIMEOUT` leaves a client at least
+four seconds.
 """
 
 from autobahn.twisted.websocket import WebSocketServerFactory
@@ -13,6 +19,7 @@ from zaqar_tw.transport.websocket.protocol import ZaqarServerProtocol
 
 SHUTDOWN_CODE = 1001
 SHUTDOWN_REASON = "Server shutting down."
+CLOSE_HANDSHAKE_TIMEOUT = 5  # seconds a client has to answer our close, less up to one
 
 
 class ZaqarServerFactory(WebSocketServerFactory):
@@ -53,6 +60,7 @@ class ZaqarServerFactory(WebSocketServerFactory):
             autoPingInterval=options.auto_ping_interval,
             autoPingTimeout=options.auto_ping_timeout,
             maxConnections=options.max_connections,
+            closeHandshakeTimeout=CLOSE_HANDSHAKE_TIMEOUT,
         )
 
     def opened(self, connection):
