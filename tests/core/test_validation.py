@@ -107,6 +107,14 @@ def test_good_queue_names_and_project_length():
          "_default_message_delay can not exceed 900 seconds, and must be at least 0 "
          "seconds long."),
         ({"_max_claim_count": "3"}, "_max_claim_count must be integer."),
+        # Falsy values are range-checked too (Zaqar's test_validation).
+        ({"_default_message_ttl": 0},
+         "_default_message_ttl can not exceed 1209600 seconds, and must be at least 60 "
+         "seconds long."),
+        ({"_max_messages_post_size": 0},
+         "_max_messages_post_size can not exceed 262144,  and must be at least greater "
+         "than 0."),
+        ({"_default_message_ttl": ""}, "_default_message_ttl must be integer."),
     ],
 )
 def test_reserved_metadata(metadata, text):
@@ -116,13 +124,15 @@ def test_reserved_metadata(metadata, text):
     assert caught.value.to_dict() == {"title": "Invalid API request", "description": text}
 
 
-def test_falsy_reserved_values_are_not_checked():
-    """Falsy reserved values skip the checks and show their defaults."""
-    metadata = {"_max_claim_count": 0, "_default_message_ttl": 0, "a": 1}
+def test_falsy_reserved_values_skip_the_type_check():
+    """Falsy reserved values skip the type check (in range, or of a key without a range)
+    and show their defaults."""
+    metadata = {"_max_claim_count": "", "_default_message_delay": 0,
+                "_enable_encrypt_messages": 0, "a": 1}
     v.check_reserved_metadata(metadata, LIMITS, "Invalid API request")
     shown = v.with_reserved_defaults(metadata, LIMITS)
-    assert shown["_default_message_ttl"] == 3600
-    assert shown["_max_claim_count"] is None and shown["a"] == 1
+    assert shown["_max_claim_count"] is None and shown["_enable_encrypt_messages"] is False
+    assert shown["a"] == 1
 
 
 @pytest.mark.parametrize(

@@ -243,6 +243,15 @@ async def test_create_metadata_at_the_size_limit(api):
         ({"_dead_letter_queue_messages_ttl": 30},
          "_dead_letter_queue_messages_ttl can not exceed 1209600 seconds, and must be at "
          "least 60 seconds long."),
+        # Zero is out of range too (Zaqar's test_validation.test_queue_metadata_putting).
+        ({"_default_message_ttl": 0},
+         "_default_message_ttl can not exceed 1209600 seconds, and must be at least 60 "
+         "seconds long."),
+        ({"_max_messages_post_size": 0},
+         "_max_messages_post_size can not exceed 262144,  and must be at least greater than 0."),
+        ({"_dead_letter_queue_messages_ttl": 0},
+         "_dead_letter_queue_messages_ttl can not exceed 1209600 seconds, and must be at "
+         "least 60 seconds long."),
     ],
 )
 @pytest_twisted.ensureDeferred
@@ -255,10 +264,10 @@ async def test_create_reserved_metadata_checks(api, metadata, description):
 
 
 @pytest_twisted.ensureDeferred
-async def test_create_falsy_reserved_values_are_not_checked(api):
-    """Falsy reserved values skip the checks and show the defaults."""
+async def test_create_falsy_reserved_values_show_the_defaults(api):
+    """Falsy reserved values that pass the checks are stored and show the defaults."""
     reply = await api.put("/v2/queues/q", json={"_max_claim_count": 0,
-                                               "_default_message_ttl": 0})
+                                               "_default_message_delay": 0})
     assert reply.status == 201
     assert (await api.get("/v2/queues/q")).json == DEFAULTS
 

@@ -187,8 +187,9 @@ def size_of(body, document=None):
 
 
 def check_reserved_metadata(metadata, transport, title):
-    """Check the reserved (underscore) keys of queue metadata (spec 3.9); falsy values are
-    not checked.
+    """Check the reserved (underscore) keys of queue metadata (spec 3.9): the type of
+    falsy values is not checked, but every value but ``null`` must be in its key's range
+    (``"_default_message_ttl": 0`` is refused).
 
     :raises BadRequest: a reserved key has the wrong type or range; the error's title is
         ``title`` ("Invalid API request" on PUT, "Invalid request body" on PATCH).
@@ -197,11 +198,15 @@ def check_reserved_metadata(metadata, transport, title):
 
     def integer(key, low=None, high=None, unit=" seconds", text=None):
         value = metadata.get(key)
-        if not value:
+        if value is None:
             return
-        if not isinstance(value, int):
+        if value and not isinstance(value, int):
             raise BadRequest(f"{key} must be integer.", title=title)
-        if low is not None and not low <= value <= high:
+        if low is None:
+            return
+        if not isinstance(value, (int, float)):  # a falsy non-number ("", [], {})
+            raise BadRequest(f"{key} must be integer.", title=title)
+        if not low <= value <= high:
             raise BadRequest(text or (
                 f"{key} can not exceed {high}{unit}, and must be at least {low}{unit} long."
             ), title=title)
