@@ -212,6 +212,9 @@ def main(argv=None):
         workloads = list(zb.REST_WORKLOADS)
         if ws_workloads_available():
             workloads += list(zb.WS_WORKLOADS) + [zb.IDLE_WORKLOAD]
+    if zb.NOTIFY_WORKLOAD in workloads:
+        raise SystemExit("notify runs with bench/run only: it is not compared with Zaqar yet "
+                         "(bench/README.md says why)")
     for name in workloads:
         if name in zb.WS_WORKLOADS + (zb.IDLE_WORKLOAD,) and not ws_workloads_available():
             raise SystemExit(f"{name} needs bench/ws_load.py, which is not there yet")

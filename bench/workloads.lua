@@ -11,6 +11,9 @@
 --   post10        POST ten such messages per request
 --   list          GET /messages?limit=10 from a queue that holds at least 100 messages
 --   claim_delete  POST a claim of 10 messages, then DELETE them in bulk with their claim id
+--   notify        POST one message as post1 does, its body starting with "sent": the
+--                 CLOCK_MONOTONIC microseconds when the request is made (just before it is
+--                 sent), which the notifications carry to bench/webhook_receiver.py
 -- BENCH_RATE (requests/s over all BENCH_CONNECTIONS, unset for as fast as possible) paces
 -- each connection with wrk's delay(), for latency at a given load.
 --
@@ -31,6 +34,20 @@ local function messages(n)
   return '{"messages":[' .. table.concat(parts, ',') .. ']}'
 end
 
+-- notify: a function reading CLOCK_MONOTONIC in microseconds (wrk is built on LuaJIT, whose
+-- FFI calls clock_gettime; Python's time.monotonic_ns reads the same clock).
+local function monotonic_us()
+  local ffi = require("ffi")
+  ffi.cdef("typedef struct { long tv_sec; long tv_nsec; } bench_timespec;"
+    .. "int clock_gettime(int clock_id, bench_timespec *tp);")
+  local now = ffi.new("bench_timespec")
+  local CLOCK_MONOTONIC = 1
+  return function()
+    ffi.C.clock_gettime(CLOCK_MONOTONIC, now)
+    return tonumber(now.tv_sec) * 1000000 + math.floor(tonumber(now.tv_nsec) / 1000)
+  end
+end
+
 local threads = {}
 
 function setup(thread)
@@ -44,6 +61,7 @@ local rate = tonumber(os.getenv("BENCH_RATE") or "") or 0
 local connections = tonumber(os.getenv("BENCH_CONNECTIONS") or "") or 1
 local base, headers
 local post_request, list_request, claim_request
+local notify_path, now_us
 local pending = {}     -- claim_delete: DELETE paths waiting to be sent
 claimed = 0            -- claim_delete: messages received in claims
 claims_sent = 0
@@ -73,6 +91,9 @@ function init(_)
   elseif workload == "claim_delete" then
     claim_request = wrk.format(
       "POST", base .. "/claims?limit=10", headers, '{"ttl":300,"grace":60}')
+  elseif workload == "notify" then
+    notify_path = base .. "/messages"
+    now_us = monotonic_us()
   else
     error("unknown workload " .. tostring(workload))
   end
@@ -94,6 +115,10 @@ function request()
     return post_request
   elseif list_request then
     return list_request
+  elseif notify_path then
+    return wrk.format("POST", notify_path, headers, string.format(
+      '{"messages":[{"ttl":3600,"body":{"sent":%.0f,%s}]}', now_us(),
+      string.sub(BODY, 2)))
   end
   local path = table.remove(pending)
   if path then

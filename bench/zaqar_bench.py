@@ -30,6 +30,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+# Run as bench/run, this module is __main__; bench/notify_bench.py imports it by name and
+# must get this same module, not a second copy.
+sys.modules.setdefault("zaqar_bench", sys.modules[__name__])
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 LUA = os.path.join(BENCH, "workloads.lua")
@@ -42,6 +46,9 @@ IDLE_CONNECTIONS = 10_000
 REST_WORKLOADS = ("post1", "post10", "list", "claim_delete")
 WS_WORKLOADS = ("ws_post", "ws_claim_delete")
 IDLE_WORKLOAD = "ws_idle"
+# Notification fan-out to webhook subscribers (bench/notify_bench.py).
+NOTIFY_WORKLOAD = "notify"
+WORKLOADS = REST_WORKLOADS + WS_WORKLOADS + (IDLE_WORKLOAD, NOTIFY_WORKLOAD)
 # Workloads whose latency is also measured at half the peak rate.
 HALF_PEAK = ("post1", "claim_delete")
 MARKER = "zaqar-bench:owner"
@@ -435,19 +442,32 @@ def children_of(pid):
 
 
 class ZaqarTw(Server):
-    """``twistd -n zaqar`` on a Redis database of the benchmark's."""
+    """``twistd -n zaqar`` on a Redis database of the benchmark's.
+
+    :param notification: ``[notification]`` options to set (a config file of their own is
+        written in the server's private HOME), or ``None``.
+    """
 
     name = "zaqar-tw"
 
-    def __init__(self, redis, db, cpus, log_path, workers=1, websocket=False):
+    def __init__(self, redis, db, cpus, log_path, workers=1, websocket=False,
+                 notification=None):
         super().__init__(cpus, log_path)
         self.store = redis.uri(db)
         self.workers = workers
+        self.notification = notification or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_port = free_port() if websocket else None
         self.ws_url = f"ws://127.0.0.1:{self.ws_port}" if websocket else None
         self._home = tempfile.mkdtemp(prefix="zaqar-bench-home-")
+        self._config = []
+        if self.notification:
+            path = os.path.join(self._home, "zaqar.conf")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write("[notification]\n" + "".join(
+                    f"{key} = {value}\n" for key, value in self.notification.items()))
+            self._config = ["--config", path]
 
     def argv(self):
         python_bin = os.path.dirname(sys.executable)
@@ -456,7 +476,7 @@ class ZaqarTw(Server):
             sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
         websocket = f"tcp:{self.ws_port}:interface=127.0.0.1" if self.ws_port else "none"
         return argv + [
-            "-n", "--pidfile", "", "--logfile", self.log_path, "zaqar",
+            "-n", "--pidfile", "", "--logfile", self.log_path, "zaqar", *self._config,
             "--store", self.store,
             "--rest", f"tcp:{self.port}:interface=127.0.0.1",
             "--websocket", websocket,
@@ -783,7 +803,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--workloads", default=",".join(REST_WORKLOADS),
                         help=f"comma-separated, from "
-                             f"{', '.join(REST_WORKLOADS + WS_WORKLOADS + (IDLE_WORKLOAD,))}")
+                             f"{', '.join(WORKLOADS)}")
     parser.add_argument("--idle-connections", type=int, default=IDLE_CONNECTIONS,
                         help=f"idle WebSocket connections of ws_idle ({IDLE_CONNECTIONS})")
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (10)")
@@ -807,8 +827,33 @@ def parse_args(argv=None):
                         help="with --url: the WebSocket URL of that server")
     parser.add_argument("--no-half", action="store_true",
                         help="skip the latency runs at half the peak rate")
+    parser.add_argument("--subscribers", type=int, default=10,
+                        help="notify: webhook subscriptions of the queue (10)")
+    parser.add_argument("--rate", type=int, default=None,
+                        help="notify: post at this many posts/s (Poisson arrivals over "
+                             f"{PACED_CONNECTIONS} connections) instead of as fast as "
+                             "possible then at half the rate delivered")
+    parser.add_argument("--receiver-processes", type=int, default=None,
+                        help="notify: processes of bench/webhook_receiver.py (default: one "
+                             "per CPU of the load)")
+    parser.add_argument("--notifier-workers", type=int, default=None,
+                        help="notify: the server's [notification] max_notifier_workers "
+                             "(default: the service's, 10)")
+    parser.add_argument("--max-backlog", type=int, default=None,
+                        help="notify: the server's [notification] max_backlog (default: "
+                             "the service's, 10000)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     return parser.parse_args(argv)
+
+
+def notification_options(args):
+    """The ``[notification]`` options of zaqar-tw that the command line sets."""
+    options = {}
+    if args.notifier_workers is not None:
+        options["max_notifier_workers"] = args.notifier_workers
+    if args.max_backlog is not None:
+        options["max_backlog"] = args.max_backlog
+    return options
 
 
 def redis_target(address, load_cpus):
@@ -853,8 +898,7 @@ def describe_machine():
 def main(argv=None):
     args = parse_args(argv)
     workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
-    unknown = [name for name in workloads
-               if name not in REST_WORKLOADS + WS_WORKLOADS + (IDLE_WORKLOAD,)]
+    unknown = [name for name in workloads if name not in WORKLOADS]
     if unknown:
         raise SystemExit(f"unknown workloads: {', '.join(unknown)}")
     if IDLE_WORKLOAD in workloads:
@@ -873,7 +917,8 @@ def main(argv=None):
             server = ZaqarTw(redis, args.db, server_cpus, os.path.join(logdir, "zaqar-tw.log"),
                              workers=args.workers,
                              websocket=any(w in WS_WORKLOADS + (IDLE_WORKLOAD,)
-                                           for w in workloads)).start()
+                                           for w in workloads),
+                             notification=notification_options(args)).start()
             url = server.url
             say(f"pinning: zaqar-tw {server.pinning()} (taskset -c {server_cpus}); "
                 f"wrk on CPU {load_cpus} (taskset -c {load_cpus}, 1 thread, "
@@ -893,6 +938,16 @@ def main(argv=None):
                                       args.idle_connections)
                 say(figures.line())
                 results.append(figures)
+                continue
+            if workload == NOTIFY_WORKLOAD:
+                if server is None:
+                    say(f"{workload:<17} skipped: needs the server started here (its CPU "
+                        f"time and log)")
+                    continue
+                import notify_bench  # here: it imports this module
+                for figures in notify_bench.run(args, server, redis, load_cpus):
+                    say(figures.line())
+                    results.append(figures)
                 continue
             if workload in WS_WORKLOADS:
                 if not os.path.exists(WS_LOAD):
