@@ -21,13 +21,15 @@ class Received:
     :ivar path: the path and query, e.g. ``"/hook?x=1"``.
     :ivar headers: lowercase header names to text (repeated ones joined by ``, ``).
     :ivar body: the raw body bytes.
+    :ivar client_port: the port of the connection it came on (one per client connection).
     """
 
-    def __init__(self, method, path, headers, body):
+    def __init__(self, method, path, headers, body, client_port=None):
         self.method = method
         self.path = path
         self.headers = headers
         self.body = body
+        self.client_port = client_port
 
     @property
     def json(self):
@@ -72,7 +74,8 @@ class Receiver(Resource):
             for name, values in request.requestHeaders.getAllRawHeaders()
         }
         self.requests.append(Received(
-            request.method.decode(), request.uri.decode(), headers, request.content.read()
+            request.method.decode(), request.uri.decode(), headers, request.content.read(),
+            request.getClientAddress().port,
         ))
         if self.hold or self.trickle:
             self._held.append(request)

@@ -144,6 +144,25 @@ async def test_a_subscriber_that_never_answers_times_out(receiver, hang):
 
 
 @pytest_twisted.ensureDeferred
+async def test_concurrent_deliveries_keep_their_connections(webhook, receiver):
+    """As many connections per subscriber host stay open as deliveries may run at once
+    ([notification] max_notifier_workers, 10): a second burst of 10 opens none."""
+    from twisted.internet.defer import gatherResults
+
+    async def burst():
+        before = len(receiver.requests)
+        await gatherResults([
+            webhook.deliver(subscription(receiver.url), PAYLOAD) for _ in range(10)
+        ])
+        return {r.client_port for r in receiver.requests[before:]}
+
+    first = await burst()
+    second = await burst()
+    assert len(first) == 10
+    assert second <= first
+
+
+@pytest_twisted.ensureDeferred
 async def test_connections_are_reused(webhook, receiver):
     """Deliveries one after the other to one subscriber share a persistent connection."""
     for _ in range(3):

@@ -82,6 +82,9 @@ class WebhookNotifier:
         self.timeout = config.notification.delivery_timeout
         self.clock = reactor if clock is None else clock
         self.pool = HTTPConnectionPool(reactor, persistent=True)
+        # As many kept-alive connections per subscriber host as deliveries may run at once
+        # (Twisted keeps 2): otherwise most deliveries to a busy host open a new connection.
+        self.pool.maxPersistentPerHost = config.notification.max_notifier_workers
         self.agent = Agent(reactor, pool=self.pool)
 
     def deliver(self, subscription, payload):
