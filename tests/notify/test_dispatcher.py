@@ -398,3 +398,49 @@ async def test_backlog_is_bounded(config, clock, storage, poster, logged):
     (warning,) = [e for e in logged if "backlog full" in e.get("log_format", "")]
     assert warning["log_level"] == LogLevel.warn
     assert (warning["dropped"], warning["queue"]) == (1, "q")
+
+
+class SignallingMessages:
+    """A message store (a test plugin wrapping the real one) whose ``post`` fires
+    ``posting`` on the next reactor turn, when the caller waits for the store's answer (which
+    cannot have been read yet: timed calls run before the reactor reads sockets)."""
+
+    def __init__(self, messages):
+        self._messages = messages
+        self.posting = defer.Deferred()
+
+    def __getattr__(self, name):
+        return getattr(self._messages, name)
+
+    def post(self, *args):
+        from twisted.internet import reactor
+
+        stored = self._messages.post(*args)
+        reactor.callLater(0, self.posting.callback, [stored])
+        return stored
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_poster_going_away_does_not_lose_the_notifications(
+        config, clock, storage, poster, monkeypatch):
+    """A post cancelled (its client disconnected) while the store is writing it still gets
+    its messages notified once they are stored."""
+    from zaqar_tw.core import Core
+
+    notifier = Recorder()
+    core = Core(config, storage, clock, notifiers=[notifier])
+    await subscribe(storage, poster, "q", "http://127.0.0.1:9/a")
+    signalling = SignallingMessages(storage.messages)
+    monkeypatch.setattr(storage, "messages", signalling)
+    posting = defer.Deferred.fromCoroutine(
+        core.messages.post(poster, "q", b'{"messages": [{"body": "kept"}]}')
+    )
+    (stored,) = await signalling.posting
+    assert not stored.called
+    posting.cancel()
+    posting.addErrback(lambda failure: failure.trap(defer.CancelledError))
+    await pause_for(lambda: notifier.delivered)
+    assert [p["body"] for _, p in notifier.delivered] == ["kept"]
+    (listed,) = await signalling.list(poster.project, "q", echo=True)
+    assert listed["body"] == "kept"
+    await core.dispatcher.stop()

@@ -1,7 +1,7 @@
 """Message operations: post, list, get, bulk get, delete, bulk delete and pop."""
 
 from zaqar_tw.core import validation as v
-from zaqar_tw.core.operation import Operations, operation
+from zaqar_tw.core.operation import Operations, operation, uncancellable
 from zaqar_tw.errors import BadRequest, InvalidBody, MessageDoesNotExist, NotFound, QueueDoesNotExist
 
 
@@ -31,9 +31,18 @@ class MessageOperations(Operations):
             raise BadRequest("No messages to enqueu.")
         if self.filters:
             messages = await self.filters.on_post(messages, metadata, ctx)
-        ids, subscribed = await self.storage.messages.post(
-            ctx.project, queue, messages, ctx.client_id
-        )
+        stored = self.storage.messages.post(ctx.project, queue, messages, ctx.client_id)
+        # Stored messages are notified even if the poster goes away meanwhile (its request
+        # cancelled): the notifications hang on the store's answer, not on this coroutine.
+        stored.addCallback(self._stored, ctx, queue, messages, metadata)
+        return await uncancellable(stored)
+
+    def _stored(self, posted, ctx, queue, messages, metadata):
+        """The store took the messages: notify the subscribers, if any.
+
+        :returns: the new ids.
+        """
+        ids, subscribed = posted
         if subscribed:
             self.dispatcher.posted(ctx, queue, messages, ids, metadata)
         return ids

@@ -7,6 +7,8 @@ not be done.  Writing that once here keeps each operation about its own rules.
 
 import functools
 
+from twisted.internet.defer import Deferred
+
 from zaqar_tw.core.validation import check_queue_name
 from zaqar_tw.errors import StoreUnavailable, Unavailable
 
@@ -34,6 +36,19 @@ def operation(rule, failure, scoped=True):
         return run
 
     return decorate
+
+
+def uncancellable(deferred):
+    """:returns: a Deferred firing with ``deferred``'s result; cancelling it (the caller went
+    away) leaves ``deferred`` and its callbacks running to the end."""
+    relay = Deferred()
+
+    def forward(result):
+        if not relay.called:
+            relay.callback(result)
+
+    deferred.addBoth(forward)
+    return relay
 
 
 class Operations:
