@@ -444,3 +444,36 @@ async def test_a_poster_going_away_does_not_lose_the_notifications(
     (listed,) = await signalling.list(poster.project, "q", echo=True)
     assert listed["body"] == "kept"
     await core.dispatcher.stop()
+
+
+@pytest.mark.zaqar_config(
+    ("notification", "max_notifier_workers", "1"), ("notification", "max_backlog", "0")
+)
+@pytest_twisted.ensureDeferred
+async def test_drops_are_reported_at_most_every_ten_seconds(
+        config, clock, storage, poster, logged):
+    """The first drop is reported at once; the drops after it within 10 s of the clock are
+    summed up in one warning when the 10 s are over."""
+    notifier = Recorder()
+    notifier.holding = True
+    dispatcher = build(config, storage, clock, notifier)
+    await subscribe(storage, poster, "q", "http://127.0.0.1:9/a")
+
+    def reports():
+        return [e for e in logged if "backlog full" in e.get("log_format", "")]
+
+    await post(storage, dispatcher, poster, "q", "busy")
+    await notifier.arrived
+    for n in range(3):
+        await post(storage, dispatcher, poster, "q", f"dropped-{n}")
+        # Replies come in order on the store's connection: once this one is in, so is the
+        # dispatcher's look at the subscriptions, and the drop is decided.
+        await storage.subscriptions.list(poster.project, "q")
+    assert [r["dropped"] for r in reports()] == [1]
+    clock.advance(9.9)
+    assert [r["dropped"] for r in reports()] == [1]
+    clock.advance(0.1)
+    assert [r["dropped"] for r in reports()] == [1, 2]
+    notifier.held[0].callback(None)
+    await settled(dispatcher)
+    assert [p["body"] for _, p in notifier.delivered] == ["busy"]

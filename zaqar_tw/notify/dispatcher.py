@@ -18,6 +18,7 @@ from zaqar_tw.config import ConfigError
 log = Logger()
 
 PAGE = 100  # subscriptions read per store call
+DROP_REPORT_INTERVAL = 10.0  # seconds between two warnings about a full backlog, at least
 
 
 def scheme_of(subscriber):
@@ -42,9 +43,9 @@ class Dispatcher:
         ``[notification] require_confirmation``, ``max_notifier_workers`` (subscriptions
         being notified at once; each gets the messages of one post in order, one after the
         other), ``max_backlog`` (deliveries waiting for a worker, at most; past it the
-        notifications of new posts are dropped and logged, so a subscriber slower than the
-        posts cannot exhaust memory) and ``delivery_timeout`` (how long :meth:`stop`
-        waits).
+        notifications of new posts are dropped, with a warning at most every
+        :data:`DROP_REPORT_INTERVAL` seconds, so a subscriber slower than the posts cannot
+        exhaust memory) and ``delivery_timeout`` (how long :meth:`stop` waits).
     :param storage: the IStorage provider; its ``subscriptions`` are read on each post.
     :param notifiers: the enabled INotifier providers (instances).
     :param filters: the :class:`~zaqar_tw.filters.FilterChain`; notifications pass its read
@@ -90,6 +91,7 @@ class Dispatcher:
         self._routes = {scheme: served[scheme] for scheme in self.subscriber_types}
         self._workers = defer.DeferredSemaphore(config.notification.max_notifier_workers)
         self._max_backlog = config.notification.max_backlog
+        self._drops = _DropReport(clock, self._max_backlog)
         self._in_flight = set()
 
     def posted(self, ctx, queue, messages, ids, metadata):
@@ -134,16 +136,10 @@ class Dispatcher:
             targets.append((notifier, {**subscription, "project": ctx.project}))
         if not targets:
             return
-        room = self._max_backlog - len(self._workers.waiting) + self._workers.tokens
+        room = max(self._max_backlog - len(self._workers.waiting) + self._workers.tokens, 0)
         if len(targets) > room:
-            dropped, targets = targets[max(room, 0):], targets[:max(room, 0)]
-            log.warn(
-                "notification backlog full ([notification] max_backlog = {limit}): the "
-                "notifications of {count} message(s) to {dropped} subscription(s) of queue "
-                "{queue} (project {project}) were dropped",
-                limit=self._max_backlog, count=len(messages), dropped=len(dropped),
-                queue=queue, project=ctx.project,
-            )
+            self._drops.add(len(targets) - room, queue, ctx.project)
+            targets = targets[:room]
             if not targets:
                 return
         payloads = await self._payloads(ctx, queue, messages, ids, metadata, now)
@@ -213,6 +209,7 @@ class Dispatcher:
 
         :returns: a Deferred firing once nothing is in progress.
         """
+        self._drops.flush()
         pending = list(self._in_flight)
         if not pending:
             return defer.succeed(None)
@@ -229,3 +226,45 @@ class Dispatcher:
         )
         for work in left:
             work.cancel()
+
+
+class _DropReport:
+    """Warns about notifications dropped because the backlog was full, at most once per
+    :data:`DROP_REPORT_INTERVAL` seconds: the first drop at once, the later ones summed up
+    when the interval ends (a saturated service would otherwise log a line per post)."""
+
+    def __init__(self, clock, limit):
+        self._clock = clock
+        self._limit = limit
+        self._quiet_until = None
+        self._timer = None
+        self._dropped = 0
+        self._latest = None
+
+    def add(self, dropped, queue, project):
+        """``dropped`` deliveries (the messages of one post for one subscription each) of
+        ``queue`` were dropped."""
+        self._dropped += dropped
+        self._latest = (queue, project)
+        now = self._clock.seconds()
+        if self._quiet_until is None or now >= self._quiet_until:
+            self.flush()
+        elif self._timer is None:
+            self._timer = self._clock.callLater(self._quiet_until - now, self.flush)
+
+    def flush(self):
+        """Warn about the drops not reported yet, if any."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if not self._dropped:
+            return
+        queue, project = self._latest
+        log.warn(
+            "notification backlog full ([notification] max_backlog = {limit}): {dropped} "
+            "notification batch(es) dropped (the messages of one post for one subscription "
+            "each), the latest for queue {queue} (project {project})",
+            limit=self._limit, dropped=self._dropped, queue=queue, project=project,
+        )
+        self._dropped = 0
+        self._quiet_until = self._clock.seconds() + DROP_REPORT_INTERVAL
