@@ -36,9 +36,11 @@ RECEIVER = os.path.join(zb.BENCH, "webhook_receiver.py")
 QUIET = 1.0
 DRAIN_LIMIT = 20.0
 
+# The server sums its drops up in one warning at most every 10 s, naming the latest queue;
+# each run posts one message per post to one queue of a fresh project, so a batch (the
+# messages of one post for one subscription) is one notification.
 _DROPPED = re.compile(
-    r"the notifications of (\d+) message\(s\) to (\d+) subscription\(s\) of queue (\S+) "
-    r"\(project (\S+)\) were dropped"
+    r"(\d+) notification batch\(es\) dropped .*the latest for queue (\S+) \(project (\S+)\)"
 )
 _FAILED = re.compile(r"notification of subscription \S+ of queue (\S+) \(project (\S+)\) to ")
 
@@ -318,8 +320,8 @@ class NotifyBench:
                          if needle in line]
             for line in lines:
                 match = _DROPPED.search(line)
-                if match and match[4] == project:
-                    dropped += int(match[1]) * int(match[2])
+                if match and match[3] == project:
+                    dropped += int(match[1])
                 match = _FAILED.search(line)
                 if match and match[2] == project:
                     failed += 1
