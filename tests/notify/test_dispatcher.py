@@ -477,3 +477,32 @@ async def test_drops_are_reported_at_most_every_ten_seconds(
     notifier.held[0].callback(None)
     await settled(dispatcher)
     assert [p["body"] for _, p in notifier.delivered] == ["busy"]
+
+
+@pytest.mark.zaqar_config(
+    ("notification", "max_notifier_workers", "1"), ("notification", "max_backlog", "1")
+)
+@pytest_twisted.ensureDeferred
+async def test_drops_do_not_always_fall_on_the_same_subscriptions(
+        config, clock, storage, poster):
+    """When the backlog has room for only part of a post's subscriptions, each post keeps
+    another part: over two posts, both subscriptions get one."""
+    notifier = Recorder()
+    notifier.holding = True
+    dispatcher = build(config, storage, clock, notifier)
+    await subscribe(storage, poster, "other", "http://127.0.0.1:9/busy")
+    await post(storage, dispatcher, poster, "other", "busy")
+    await notifier.arrived
+    await subscribe(storage, poster, "q", "http://127.0.0.1:9/a", "http://127.0.0.1:9/b")
+    for body in ("first", "second"):
+        await post(storage, dispatcher, poster, "q", body)
+        await storage.subscriptions.list(poster.project, "q")  # its fan-out is decided
+        before = len(notifier.held)
+        notifier.held[-1].callback(None)  # the worker takes the one kept
+        await pause_for(lambda: len(notifier.held) > before)
+    notifier.held[-1].callback(None)
+    await settled(dispatcher)
+    got = notifier.by_subscriber()
+    assert sorted(got) == ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b", "http://127.0.0.1:9/busy"]
+    assert sorted(p["body"] for s in ("a", "b") for p in got[f"http://127.0.0.1:9/{s}"]) == [
+        "first", "second"]

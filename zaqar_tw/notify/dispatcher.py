@@ -92,6 +92,7 @@ class Dispatcher:
         self._workers = defer.DeferredSemaphore(config.notification.max_notifier_workers)
         self._max_backlog = config.notification.max_backlog
         self._drops = _DropReport(clock, self._max_backlog)
+        self._dropping_from = 0  # where the part of a list kept past a full backlog starts
         self._in_flight = set()
 
     def posted(self, ctx, queue, messages, ids, metadata):
@@ -139,7 +140,11 @@ class Dispatcher:
         room = max(self._max_backlog - len(self._workers.waiting) + self._workers.tokens, 0)
         if len(targets) > room:
             self._drops.add(len(targets) - room, queue, ctx.project)
-            targets = targets[:room]
+            # Keep a different part of the list each time, so that the drops do not always
+            # fall on the same subscriptions.
+            start = self._dropping_from % len(targets)
+            self._dropping_from += room
+            targets = (targets[start:] + targets[:start])[:room]
             if not targets:
                 return
         payloads = await self._payloads(ctx, queue, messages, ids, metadata, now)
