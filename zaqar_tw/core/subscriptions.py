@@ -11,7 +11,6 @@ the answer it is given.
 """
 
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from zaqar_tw.core import validation as v
 from zaqar_tw.core.operation import Operations, operation
@@ -152,17 +151,10 @@ class SubscriptionOperations(Operations):
 
     def _check_subscriber(self, subscriber):
         """:raises BadRequest: not a URI whose scheme an enabled notifier serves."""
-        accepted = list(self.dispatcher.subscriber_types)
-        scheme = None
-        if isinstance(subscriber, str):
-            try:
-                scheme = urlsplit(subscriber).scheme
-            except ValueError:
-                scheme = None
-        if scheme not in accepted:
+        if not self.dispatcher.accepts(subscriber):
             raise BadRequest(
                 "The subscriber type of subscription must be supported in the list "
-                f"{accepted!r}."
+                f"{list(self.dispatcher.subscriber_types)!r}."
             )
 
     def _check_ttl(self, ttl):

@@ -22,8 +22,14 @@ DROP_REPORT_INTERVAL = 10.0  # seconds between two warnings about a full backlog
 
 
 def scheme_of(subscriber):
-    """The lowercase URI scheme of a subscriber URI (``""`` when it has none)."""
-    return urlsplit(subscriber).scheme.lower()
+    """The lowercase URI scheme of a subscriber URI (``""`` when it has none, or when it is
+    not a URI at all)."""
+    if not isinstance(subscriber, str):
+        return ""
+    try:
+        return urlsplit(subscriber).scheme.lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return ""
 
 
 def _redacted(subscriber):
@@ -94,6 +100,10 @@ class Dispatcher:
         self._drops = _DropReport(clock, self._max_backlog)
         self._dropping_from = 0  # where the part of a list kept past a full backlog starts
         self._in_flight = set()
+
+    def accepts(self, subscriber):
+        """Whether ``subscriber`` is a URI of one of :attr:`subscriber_types`."""
+        return scheme_of(subscriber) in self._routes
 
     def posted(self, ctx, queue, messages, ids, metadata):
         """Schedule the notifications of messages just stored; never raises, never waits.
