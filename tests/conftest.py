@@ -103,7 +103,7 @@ def authenticator(config):
     """The identity provider of the service (no-auth)."""
     from zaqar_tw.auth.noauth import NoAuth
 
-    return NoAuth(config)
+    return NoAuth(None, config)
 
 
 @pytest.fixture

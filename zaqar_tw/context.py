@@ -13,6 +13,10 @@ class RequestContext:
     :ivar roles: the caller's roles.
     :ivar request_id: the id echoed as ``x-openstack-request-id``.
     :ivar token: the auth token, when identity checks are on.
+    :ivar user: the caller's user id, when an identity service vouches for it.
+    :ivar expires: until when (seconds of the service clock) the identity holds, or
+        ``None`` when it does not end (a WebSocket connection bound to it is refused
+        afterwards).
     """
 
     project: str
@@ -20,6 +24,8 @@ class RequestContext:
     roles: tuple = field(default_factory=tuple)
     request_id: str = ""
     token: str | None = None
+    user: str | None = None
+    expires: float | None = None
 
     @property
     def is_admin(self):

@@ -52,6 +52,25 @@ class InvalidParameter(BadRequest):
     title = "Invalid parameter"
 
 
+class Unauthorized(ZaqarError):
+    """401: the caller's credential is missing, invalid or expired.
+
+    The body is keystonemiddleware's (``{"error": {"code", "title", "message"}}``), which
+    Zaqar's clients and test suites expect.
+    """
+
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, description="The request you have made requires authentication.",
+                 headers=None):
+        super().__init__(description, headers=headers)
+
+    def to_dict(self):
+        """keystonemiddleware's 401 body."""
+        return {"error": {"code": 401, "title": self.title, "message": self.description}}
+
+
 class Forbidden(ZaqarError):
     """403: the caller may not do this."""
 

@@ -275,13 +275,23 @@ class IStorage(Interface):
 
 
 class IAuthenticator(Interface):
-    """Turns the headers of a request into a RequestContext."""
+    """Turns the headers of a request into a RequestContext.
 
-    def authenticate(headers, path):
+    The class is built once at start-up as ``cls(reactor, config, clock)``: the reactor (for
+    network clients), the :class:`~zaqar_tw.config.Config` and the ``IReactorTime`` that
+    every notion of "now" comes from (token expiry, caches).
+    """
+
+    def authenticate(headers, method, path):
         """:param headers: a mapping of lowercase header names to string values.
-        :param path: the request path.
-        :returns: Deferred firing with a :class:`zaqar_tw.context.RequestContext`.
-        :raises zaqar_tw.errors.ZaqarError: when the headers do not identify a caller.
+        :param method: the HTTP method of the request (over WebSocket: its REST twin's, or
+            ``None`` for an action that has no single REST twin).
+        :param path: the request path (over WebSocket: its REST twin's).
+        :returns: Deferred firing with a :class:`zaqar_tw.context.RequestContext`; its
+            ``expires`` says until when (clock seconds) the identity holds, if it ends.
+        :raises zaqar_tw.errors.BadRequest: the identity headers are missing or malformed.
+        :raises zaqar_tw.errors.Unauthorized: a credential is missing, invalid or expired.
+        :raises zaqar_tw.errors.Unavailable: the identity service could not be asked.
         """
 
 

@@ -181,7 +181,7 @@ def makeService(config, reactor, clock=None):
     )
     NotificationService(core.dispatcher).setServiceParent(top)
 
-    authenticator = auth_class(config)
+    authenticator = auth_class(reactor, config, clock)
 
     if config.rest_endpoint is not None:
         site = RestApi(core, config, authenticator).site()

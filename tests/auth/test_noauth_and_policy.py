@@ -14,16 +14,17 @@ from zaqar_tw.interfaces import IAuthenticator, IPolicy
 
 def test_providers_verify():
     """NoAuth provides IAuthenticator and DefaultPolicy provides IPolicy."""
-    verifyObject(IAuthenticator, NoAuth(Config()))
+    verifyObject(IAuthenticator, NoAuth(None, Config()))
     verifyObject(IPolicy, DefaultPolicy())
 
 
 @pytest_twisted.ensureDeferred
 async def test_noauth_context():
     """Project from X-Project-ID, roles from X-Roles, Client-ID normalised to dashed form."""
-    ctx = await NoAuth(Config()).authenticate(
+    ctx = await NoAuth(None, Config()).authenticate(
         {"client-id": "3381AF922B9E11E3B19171861300734C", "x-project-id": "p",
          "x-roles": "admin, reader"},
+        "GET",
         "/v2/queues",
     )
     assert ctx == RequestContext(project="p", client_id="3381af92-2b9e-11e3-b191-71861300734c",

@@ -465,7 +465,7 @@ async def test_error_without_description_has_only_a_title(api):
 class _BrokenAuthenticator:
     """An authenticator that fails unexpectedly (a provider with a bug)."""
 
-    def authenticate(self, headers, path):
+    def authenticate(self, headers, method, path):
         raise RuntimeError("the identity provider broke")
 
 
@@ -476,7 +476,7 @@ def authenticator(request, config):
         return _BrokenAuthenticator()
     from zaqar_tw.auth.noauth import NoAuth
 
-    return NoAuth(config)
+    return NoAuth(None, config)
 
 
 @pytest.mark.broken_authenticator

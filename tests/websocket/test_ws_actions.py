@@ -631,7 +631,7 @@ async def test_store_down_is_a_503(config, clock, codec):
     from zaqar_tw.transport.websocket.factory import ZaqarServerFactory
 
     dead = RedisStorage(reactor, "redis://127.0.0.1:1", clock=clock)  # never connected
-    factory = ZaqarServerFactory(Core(config, dead, clock), config, NoAuth(config), reactor,
+    factory = ZaqarServerFactory(Core(config, dead, clock), config, NoAuth(None, config), reactor,
                                  clock)
     port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
     server = WsServer(reactor, factory, port)
@@ -651,7 +651,7 @@ async def test_store_down_is_a_503(config, clock, codec):
 class _BrokenAuthenticator:
     """An authenticator with a bug."""
 
-    def authenticate(self, headers, path):
+    def authenticate(self, headers, method, path):
         raise RuntimeError("the identity provider broke")
 
 
@@ -662,7 +662,7 @@ def authenticator(request, config):
         return _BrokenAuthenticator()
     from zaqar_tw.auth.noauth import NoAuth
 
-    return NoAuth(config)
+    return NoAuth(None, config)
 
 
 @pytest_twisted.ensureDeferred

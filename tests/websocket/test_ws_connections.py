@@ -10,7 +10,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from zaqar_tw.context import RequestContext
-from zaqar_tw.errors import ZaqarError
+from zaqar_tw.errors import Unauthorized
 from zaqar_tw.interfaces import IAuthenticator
 
 from tests.waiting import pause, wait_until
@@ -286,13 +286,6 @@ async def test_unauthenticated_connection_may_name_any_project(ws):
         assert reply.status == 200
 
 
-class Unauthorized(ZaqarError):
-    """401"""
-
-    status = 401
-    title = "Unauthorized"
-
-
 @implementer(IAuthenticator)
 class _TokenAuth:
     """A token-checking provider: token ``good-<project>`` identifies that project."""
@@ -300,8 +293,8 @@ class _TokenAuth:
     def __init__(self):
         self.seen = []
 
-    def authenticate(self, headers, path):
-        self.seen.append((dict(headers), path))
+    def authenticate(self, headers, method, path):
+        self.seen.append((dict(headers), method, path))
         token = headers.get("x-auth-token", "")
         if not token.startswith("good-"):
             return defer.fail(Unauthorized("The token is not valid."))
@@ -316,17 +309,22 @@ def authenticator(request, config):
         return _TokenAuth()
     from zaqar_tw.auth.noauth import NoAuth
 
-    return NoAuth(config)
+    return NoAuth(None, config)
 
 
 @pytest_twisted.ensureDeferred
 async def test_token_auth_through_the_same_seam(ws, authenticator):
     """Every request goes through the authenticator with its headers and its REST twin's
-    path; after authenticate the connection's token identifies the requests that carry
-    none; a failed authenticate is 401 "Authentication failed."."""
+    method and path; before authenticate a connection is refused ("Not authentified.");
+    after it, the connection's token identifies every request (a request's own token is
+    not looked at); a failed authenticate is 401 "Authentication failed."."""
     project = ws.project
     reply = await ws.request("queue_list")
-    assert reply.status == 401
+    assert (reply.status, reply.body) == (403, {"error": "Not authentified."})
+    reply = await ws.request(
+        "queue_list", headers=ws.headers(**{"X-Auth-Token": f"good-{project}"})
+    )
+    assert (reply.status, reply.body) == (403, {"error": "Not authentified."})
     reply = await ws.request("authenticate", headers=ws.headers(**{"X-Auth-Token": "bad"}))
     assert reply.status == 401
     assert reply.body == {"exception": "The token is not valid.",
@@ -335,10 +333,14 @@ async def test_token_auth_through_the_same_seam(ws, authenticator):
                              headers=ws.headers(**{"X-Auth-Token": f"good-{project}"}))
     assert (reply.status, reply.body) == (200, {"message": "Authentified."})
     await ws.ok("message_post", {"queue_name": "q", "messages": [{"body": 1}]})
-    headers, path = authenticator.seen[-1]
-    assert path == "/v2/queues/q/messages"
+    headers, method, path = authenticator.seen[-1]
+    assert (method, path) == ("POST", "/v2/queues/q/messages")
     assert headers["x-auth-token"] == f"good-{project}"
     assert headers["client-id"] == ws.client_id
     reply = await ws.request("message_list", {"queue_name": "q"}, headers=ws.headers(
         **{"X-Auth-Token": f"good-{uuid.uuid4().hex}"}))
+    assert reply.status == 200
+    assert authenticator.seen[-1][0]["x-auth-token"] == f"good-{project}"
+    reply = await ws.request("message_list", {"queue_name": "q"}, headers=ws.headers(
+        **{"X-Project-ID": uuid.uuid4().hex}))
     assert reply.status == 403

@@ -20,10 +20,10 @@ class NoAuth:
     """Project from ``X-Project-ID`` (else ``X-Tenant-ID``, else ``X-Tenant``), roles from
     ``X-Roles``, Client-ID checked as ``[transport] client_id_uuid_safe`` says."""
 
-    def __init__(self, config):
+    def __init__(self, reactor, config, clock=None):
         self.limits = config.transport
 
-    def authenticate(self, headers, path):
+    def authenticate(self, headers, method, path):
         """:returns: a Deferred firing with the RequestContext.
         :raises BadRequest: Client-ID or project header missing or malformed.
         """

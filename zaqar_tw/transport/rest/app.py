@@ -165,6 +165,7 @@ class RestApi:
             ctx = await maybeDeferred(
                 self._authenticator.authenticate,
                 _headers(request),
+                request.method.decode("latin-1"),
                 request.path.decode("utf-8", "replace"),
             )
             ctx = dataclasses.replace(ctx, request_id=_request_id(request))

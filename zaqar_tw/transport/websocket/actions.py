@@ -34,6 +34,8 @@ _KINDS = {
 }
 
 IDENTITY = ("Client-ID", "X-Project-ID")
+# Headers that may also be lists of strings: a pre-signed URL's (spec 2.4).
+LIST_HEADERS = frozenset(("URL-Methods", "URL-Paths"))
 _Q = "/v2/queues/{queue_name}"
 
 
@@ -51,6 +53,8 @@ class Action:
     :ivar required: body fields that must be present (a body is then required).
     :ivar headers: headers that must be present.
     :ivar path: the REST twin's path, formatted with the body (given to the authenticator).
+    :ivar method: the REST twin's method (given to the authenticator), ``None`` for none.
+    :ivar signable: whether a pre-signed URL may grant it (message actions only).
     :ivar available: whether the server implements it.
     """
 
@@ -59,6 +63,8 @@ class Action:
     required: tuple = ()
     headers: tuple = IDENTITY
     path: str = "/v2/"
+    method: str | None = "GET"
+    signable: bool = False
     available: bool = True
 
     def check(self, document):
@@ -73,7 +79,13 @@ class Action:
         if not isinstance(headers, dict):
             raise SchemaError("headers must be an object")
         for name, value in headers.items():
-            if not isinstance(value, str):
+            if isinstance(value, str):
+                continue
+            if not (
+                name in LIST_HEADERS
+                and isinstance(value, list)
+                and all(isinstance(item, str) for item in value)
+            ):
                 raise SchemaError(f"header {name} must be a string")
         for name in self.headers:
             if name not in headers:
@@ -106,9 +118,10 @@ class Action:
         return self.path.format_map(body)
 
 
-def _action(name, path, required=("queue_name",), **fields):
+def _action(name, method, path, required=("queue_name",), **fields):
     fields = {"queue_name": STRING, **fields} if "queue_name" in required else fields
-    return Action(name, fields, tuple(required), path=path)
+    return Action(name, fields, tuple(required), path=path, method=method,
+                  signable=name.startswith("message_"))
 
 
 def _unavailable(name, path="/v2/"):
@@ -118,44 +131,46 @@ def _unavailable(name, path="/v2/"):
 ACTIONS = {
     action.name: action
     for action in (
-        Action("authenticate", headers=("X-Auth-Token", "X-Project-ID")),
+        Action("authenticate", headers=("X-Auth-Token", "X-Project-ID"), method=None),
         Action("get_home_doc", headers=()),
         Action("ping_node", headers=(), path="/v2/ping"),
         Action("check_node_health", headers=(), path="/v2/health"),
-        _action("queue_list", "/v2/queues", required=(),
+        _action("queue_list", "GET", "/v2/queues", required=(),
                 marker=STRING, limit=INTEGER, detailed=BOOLEAN),
-        _action("queue_create", _Q, metadata=OBJECT),
-        _action("queue_get", _Q),
-        _action("queue_update", _Q, required=("queue_name", "changes"), changes=ARRAY),
-        _action("queue_delete", _Q),
-        _action("queue_get_stats", _Q + "/stats"),
-        _action("queue_purge", _Q + "/purge", resource_types=ARRAY),
-        _action("message_list", _Q + "/messages", marker=STRING, limit=INTEGER,
+        _action("queue_create", "PUT", _Q, metadata=OBJECT),
+        _action("queue_get", "GET", _Q),
+        _action("queue_update", "PATCH", _Q, required=("queue_name", "changes"), changes=ARRAY),
+        _action("queue_delete", "DELETE", _Q),
+        _action("queue_get_stats", "GET", _Q + "/stats"),
+        _action("queue_purge", "POST", _Q + "/purge", resource_types=ARRAY),
+        _action("message_list", "GET", _Q + "/messages", marker=STRING, limit=INTEGER,
                 echo=BOOLEAN, include_claimed=BOOLEAN, include_delayed=BOOLEAN),
-        _action("message_get", _Q + "/messages/{message_id}",
+        _action("message_get", "GET", _Q + "/messages/{message_id}",
                 required=("queue_name", "message_id"), message_id=STRING),
-        _action("message_get_many", _Q + "/messages",
+        _action("message_get_many", "GET", _Q + "/messages",
                 required=("queue_name", "message_ids"), message_ids=ARRAY),
-        _action("message_post", _Q + "/messages",
+        _action("message_post", "POST", _Q + "/messages",
                 required=("queue_name", "messages"), messages=ARRAY),
-        _action("message_delete", _Q + "/messages/{message_id}",
+        _action("message_delete", "DELETE", _Q + "/messages/{message_id}",
                 required=("queue_name", "message_id"), message_id=STRING, claim_id=STRING),
-        _action("message_delete_many", _Q + "/messages",
+        _action("message_delete_many", "DELETE", _Q + "/messages",
                 message_ids=ARRAY, claim_ids=ARRAY, pop=INTEGER),
-        _action("claim_create", _Q + "/claims", limit=INTEGER, ttl=INTEGER, grace=INTEGER),
-        _action("claim_get", _Q + "/claims/{claim_id}",
+        _action("claim_create", "POST", _Q + "/claims",
+                limit=INTEGER, ttl=INTEGER, grace=INTEGER),
+        _action("claim_get", "GET", _Q + "/claims/{claim_id}",
                 required=("queue_name", "claim_id"), claim_id=STRING),
-        _action("claim_update", _Q + "/claims/{claim_id}",
+        _action("claim_update", "PATCH", _Q + "/claims/{claim_id}",
                 required=("queue_name", "claim_id"), claim_id=STRING, ttl=INTEGER,
                 grace=INTEGER),
-        _action("claim_delete", _Q + "/claims/{claim_id}",
+        _action("claim_delete", "DELETE", _Q + "/claims/{claim_id}",
                 required=("queue_name", "claim_id"), claim_id=STRING),
-        _action("subscription_create", _Q + "/subscriptions",
+        _action("subscription_create", "POST", _Q + "/subscriptions",
                 subscriber=STRING, ttl=INTEGER, options=OBJECT),
-        _action("subscription_list", _Q + "/subscriptions", marker=STRING, limit=INTEGER),
-        _action("subscription_get", _Q + "/subscriptions/{subscription_id}",
+        _action("subscription_list", "GET", _Q + "/subscriptions",
+                marker=STRING, limit=INTEGER),
+        _action("subscription_get", "GET", _Q + "/subscriptions/{subscription_id}",
                 required=("queue_name", "subscription_id"), subscription_id=STRING),
-        _action("subscription_delete", _Q + "/subscriptions/{subscription_id}",
+        _action("subscription_delete", "DELETE", _Q + "/subscriptions/{subscription_id}",
                 required=("queue_name", "subscription_id"), subscription_id=STRING),
         # With pools and flavors (admin mode):
         *(_unavailable(f"{kind}_{verb}")

@@ -5,7 +5,8 @@
 3. the action must be known: 400 "<action> is not a valid action";
 4. the request must match the action's schema: 400 "Schema validation failed.";
 5. the authenticator turns the headers into a RequestContext, as for a REST request (a
-   connection that authenticated stays bound to its project: 403 otherwise);
+   connection that authenticated stays bound to its identity: 403 otherwise; while the
+   authenticator wants a token, a connection without one gets 403 "Not authentified.");
 6. the core operation, whose domain errors become the reply's status and body.
 
 Nothing a client sends ends the connection: every request gets a reply.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from zaqar_tw.errors import Forbidden
+from zaqar_tw.errors import Forbidden, Unauthorized
 from zaqar_tw.transport.websocket import envelope
 from zaqar_tw.transport.websocket.actions import ACTIONS, Actions, SchemaError, not_available
 
@@ -27,7 +28,7 @@ class Session:
 
     :ivar project: the project it authenticated to, or ``None``.
     :ivar token: the ``X-Auth-Token`` it authenticated with, or ``None``; later requests
-        without a token of their own are identified with it.
+        are identified with it.
     """
 
     project: str | None = None
@@ -78,6 +79,8 @@ class WebSocketApi:
                 raise not_available(name)
             ctx = await self._identify(action, headers, body, session)
             status, result = await self._actions.run(action, ctx, body)
+        except NotAuthentified:
+            status, result = 403, {"error": "Not authentified."}
         except Exception as exc:
             status, result = envelope.error_body(exc)
             if status == 500:
@@ -99,19 +102,59 @@ class WebSocketApi:
     async def _identify(self, action, headers, body, session):
         """The RequestContext of a request, from the authenticator.
 
+        ``authenticate`` binds the connection to the identity its headers prove (and to its
+        token).  Every other request is identified with the connection's token, never with
+        one of its own, and with its own Client-ID; a pre-signed URL's headers count on
+        message actions only (spec 2.4).  A connection that has not authenticated, or whose
+        identity has expired, is refused while the authenticator wants a token.
+
         :raises zaqar_tw.errors.ZaqarError: the authenticator refused the headers, or the
             connection is bound to another project.
         """
-        seen = {name.lower(): value for name, value in headers.items()}
-        if session.token is not None:
-            seen.setdefault("x-auth-token", session.token)
-        ctx = self._authenticator.authenticate(seen, action.rest_path(body))
-        if isinstance(ctx, Deferred):
-            ctx = await ctx
+        seen = {name.lower(): _header_text(value) for name, value in headers.items()}
         if action.name == "authenticate":
+            ctx = await _context(self._authenticator.authenticate(seen, None, action.path))
             session.project = ctx.project
-            session.token = headers["X-Auth-Token"]
-        elif session.project is not None and ctx.project != session.project:
+            session.token = seen["x-auth-token"]
+            return ctx
+        seen.pop("x-auth-token", None)
+        if not action.signable:
+            for name in SIGNED_HEADERS:
+                seen.pop(name, None)
+        if session.token is not None:
+            seen["x-auth-token"] = session.token
+        try:
+            ctx = await _context(
+                self._authenticator.authenticate(seen, action.method, action.rest_path(body))
+            )
+        except Unauthorized:
+            raise NotAuthentified() from None
+        bound = session.project
+        if bound is not None and {ctx.project, seen.get("x-project-id", bound)} != {bound}:
             raise Forbidden("Not authenticated.")
         return ctx
 
+
+class NotAuthentified(Forbidden):
+    """403 for a request on a connection that has no valid identity (spec 2.4); the reply
+    body is ``{"error": "Not authentified."}``."""
+
+    def __init__(self):
+        super().__init__("Not authentified.")
+
+
+# The headers of a pre-signed URL (spec 3.12), lowercase.
+SIGNED_HEADERS = ("url-signature", "url-expires", "url-methods", "url-paths")
+
+
+def _header_text(value):
+    """A header's text: a list (a pre-signed URL's methods or paths) joined by commas, as
+    REST carries it."""
+    return value if isinstance(value, str) else ",".join(value)
+
+
+async def _context(result):
+    """The RequestContext an authenticator gave, directly or through a Deferred."""
+    if isinstance(result, Deferred):
+        return await result
+    return result
