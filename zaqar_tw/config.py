@@ -172,18 +172,26 @@ class SignedUrlSection:
 
 @dataclass
 class CorsSection:
-    """``[cors]``"""
+    """``[cors]``: which web pages may call the API from a browser.
+
+    ``allowed_origin`` lists origins (``https://app.example.com``, or ``*`` for any); empty
+    turns CORS off.  The defaults of the lists are the reference's, plus the headers a
+    browser client of this API needs (``X-Project-ID`` and a pre-signed URL's ``URL-*``
+    headers sent, ``Location`` read).
+    """
 
     allowed_origin: list = _opt([])
     allow_credentials: bool = _opt(True)
     max_age: int = _opt(3600, minimum=0)
     expose_headers: list = _opt(
-        ["X-Auth-Token", "X-Subject-Token", "X-Service-Token", "X-OpenStack-Request-ID"]
+        ["X-Auth-Token", "X-Subject-Token", "X-Service-Token", "X-OpenStack-Request-ID",
+         "Location"]
     )
     allow_methods: list = _opt(["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD"])
     allow_headers: list = _opt(
         ["X-Auth-Token", "X-Identity-Status", "X-Roles", "X-Service-Catalog", "X-User-Id",
-         "X-Tenant-Id", "X-OpenStack-Request-ID", "X-Trace-Info", "X-Trace-HMAC", "Client-id"]
+         "X-Tenant-Id", "X-OpenStack-Request-ID", "X-Trace-Info", "X-Trace-HMAC", "Client-id",
+         "X-Project-ID", "URL-Signature", "URL-Expires", "URL-Methods", "URL-Paths"]
     )
 
 

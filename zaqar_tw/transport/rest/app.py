@@ -2,7 +2,8 @@
 
 Order of the checks (spec section 0.1), each answered with the domain error family:
 
-1. ``OPTIONS`` on any path: 200, empty, nothing else checked.
+1. ``OPTIONS`` on any path: 200, empty, nothing else checked (with the grants of a CORS
+   preflight when ``[cors]`` allows it; see :mod:`zaqar_tw.transport.rest.cors`).
 2. Routing: an unknown path (``/v2`` without its slash included) is a 404 before any header
    is read.
 3. ``Content-Type: application/x-www-form-urlencoded`` with a ``Content-Length``: 400.
@@ -31,6 +32,7 @@ from zaqar_tw import errors
 from zaqar_tw.uuids import uuid4
 from zaqar_tw.transport.rest.bounded import BoundedRequest, bounded_request_factory
 from zaqar_tw.transport.rest.claims import ClaimsResource
+from zaqar_tw.transport.rest.cors import Cors
 from zaqar_tw.transport.rest.errors import accepts_json, not_acceptable, render_error
 from zaqar_tw.transport.rest.health import HealthResource
 from zaqar_tw.transport.rest.home import HomeResource
@@ -119,7 +121,9 @@ class RestApi:
 
     def resource(self):
         """The :class:`twisted.web.resource.IResource` serving the API."""
-        return _RequestIdResource(self.app.resource(), self._serve_hot)
+        return _RequestIdResource(
+            self.app.resource(), self._serve_hot, Cors(self._config.cors)
+        )
 
     def site(self):
         """A :class:`twisted.web.server.Site` serving the API (no tracebacks to clients)."""
@@ -358,19 +362,22 @@ def _hot_route(path):
 
 
 class _RequestIdResource(Resource):
-    """Stamps every response with a request id and answers ``OPTIONS`` on any path, then
-    serves the hot routes itself and hands every other request to the Klein resource."""
+    """Stamps every response with a request id and the CORS headers it may carry, answers
+    ``OPTIONS`` on any path (a CORS preflight among them), then serves the hot routes itself
+    and hands every other request to the Klein resource."""
 
     isLeaf = True
 
-    def __init__(self, inner, serve_hot=None):
+    def __init__(self, inner, serve_hot=None, cors=None):
         """:param inner: the Klein resource.
         :param serve_hot: ``(request, route name, parameters)`` serving a hot route, or
             ``None`` to route everything through Klein.
+        :param cors: the :class:`~zaqar_tw.transport.rest.cors.Cors` answers, or ``None``.
         """
         super().__init__()
         self._inner = inner
         self._serve_hot = serve_hot
+        self._cors = cors if cors is not None and cors.enabled else None
 
     def render(self, request):
         request.defaultContentType = None
@@ -378,7 +385,11 @@ class _RequestIdResource(Resource):
         request.zaqar_request_id = request_id
         request.setHeader(REQUEST_ID, request_id)
         if request.method == b"OPTIONS":
+            if self._cors is not None:
+                self._cors.preflight(request)
             return empty_response(request, 200)
+        if self._cors is not None:
+            self._cors.annotate(request)
         if getattr(request, "too_large", False):
             return render_error(request, errors.PayloadTooLarge(
                 f"The request body is larger than {request.max_body} bytes."))

@@ -125,6 +125,6 @@ def render_error(request, error):
         request.setHeader(name, str(value))
     if media_type is not None:
         request.setHeader(b"content-type", media_type)
-    request.setHeader(b"vary", b"Accept")
+    request.responseHeaders.addRawHeader(b"vary", b"Accept")
     request.setHeader(b"content-length", b"%d" % len(body))
     return body
