@@ -5,6 +5,7 @@ calls to the store) happens here.
 """
 
 from zaqar_tw.auth.policy import DefaultPolicy
+from zaqar_tw.auth.signed_url import UrlSigner
 from zaqar_tw.core.claims import ClaimOperations
 from zaqar_tw.core.health import HealthOperations
 from zaqar_tw.core.messages import MessageOperations
@@ -26,6 +27,9 @@ class Core:
     :param notifiers: the enabled INotifier providers (default: none, so no subscription
         can be made; the service passes :func:`zaqar_tw.plugins.notifiers`).
     :raises zaqar_tw.config.ConfigError: a configured filter cannot be loaded.
+
+    :ivar signer: the :class:`~zaqar_tw.auth.signed_url.UrlSigner` of ``[signed_url]``, built
+        once: the service's authenticator verifies pre-signed requests with it.
     """
 
     def __init__(self, config, storage, clock, policy=None, filters=None, notifiers=()):
@@ -37,6 +41,7 @@ class Core:
         self.filters = filters
         self.storage = storage
         self.clock = clock
+        self.signer = UrlSigner.from_config(config, clock)
         self.queues = QueueOperations(*parts)
         self.messages = MessageOperations(*parts)
         self.claims = ClaimOperations(*parts)
