@@ -10,6 +10,7 @@ from zaqar_tw.core.claims import ClaimOperations
 from zaqar_tw.core.health import HealthOperations
 from zaqar_tw.core.messages import MessageOperations
 from zaqar_tw.core.queues import QueueOperations
+from zaqar_tw.core.shares import ShareOperations
 from zaqar_tw.core.subscriptions import SubscriptionOperations
 from zaqar_tw.notify.dispatcher import Dispatcher
 from zaqar_tw.plugins import filter_chain
@@ -29,7 +30,8 @@ class Core:
     :raises zaqar_tw.config.ConfigError: a configured filter cannot be loaded.
 
     :ivar signer: the :class:`~zaqar_tw.auth.signed_url.UrlSigner` of ``[signed_url]``, built
-        once: the service's authenticator verifies pre-signed requests with it.
+        once: the share operation signs with it, and the service's authenticator verifies
+        pre-signed requests with it.
     """
 
     def __init__(self, config, storage, clock, policy=None, filters=None, notifiers=()):
@@ -47,3 +49,4 @@ class Core:
         self.claims = ClaimOperations(*parts)
         self.subscriptions = SubscriptionOperations(*parts)
         self.health = HealthOperations(*parts)
+        self.shares = ShareOperations(*parts, signer=self.signer)

@@ -100,6 +100,7 @@ class RestApi:
             ),
             "queue_stats": Route({"GET": queues.stats}),
             "queue_purge": Route({"POST": queues.purge}),
+            "queue_share": Route({"POST": queues.share}),
             "messages": Route(
                 {"GET": messages.list, "POST": messages.post, "DELETE": messages.delete_many}
             ),
@@ -253,6 +254,10 @@ class RestApi:
     @app.route("/v2/queues/<queue>/purge", endpoint="queue_purge")
     def _queue_purge(self, request, queue):
         return self._serve(request, "queue_purge", queue=queue)
+
+    @app.route("/v2/queues/<queue>/share", endpoint="queue_share")
+    def _queue_share(self, request, queue):
+        return self._serve(request, "queue_share", queue=queue)
 
     @app.route("/v2/queues/<queue>/messages", endpoint="messages")
     def _messages(self, request, queue):
