@@ -36,10 +36,12 @@ class Client:
         self.client_id = str(uuid.uuid4())
         self._http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, False)))
 
-    async def request(self, method, path, document=None, roles=None):
+    async def request(self, method, path, document=None, roles=None, headers=None):
         """:param roles: an ``X-Roles`` header value, if any.
+        :param headers: more headers (name to value).
         :returns: ``(status, decoded JSON body or None)``."""
-        headers = {"Client-ID": [self.client_id], "X-Project-ID": [self.project]}
+        sent = {"Client-ID": self.client_id, "X-Project-ID": self.project, **(headers or {})}
+        headers = {name: [value] for name, value in sent.items()}
         if roles:
             headers["X-Roles"] = [roles]
         data = None

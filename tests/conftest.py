@@ -99,11 +99,14 @@ def _test_store_factory(name):
 
 
 @pytest.fixture
-def authenticator(config):
-    """The identity provider of the service (no-auth)."""
+def authenticator(config, clock):
+    """The identity provider of the service, composed as the service composes it: pre-signed
+    URLs (``[signed_url]``), then no-auth."""
     from zaqar_tw.auth.noauth import NoAuth
+    from zaqar_tw.auth.signed_url import SignedUrlAuthenticator, UrlSigner
 
-    return NoAuth(None, config)
+    return SignedUrlAuthenticator(NoAuth(None, config), UrlSigner.from_config(config, clock),
+                                  config)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ The client is synchronous (requests), so each scenario runs in a thread while th
 keeps serving the service.
 """
 
+import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
@@ -180,5 +181,50 @@ async def test_subscriptions(api):
             raise AssertionError("a 30-second subscription was accepted")
         queue.purge(resource_types=["subscriptions"])
         assert list(queue.subscriptions()) == []
+
+    await in_thread(scenario)
+
+
+@pytest.mark.zaqar_config(("signed_url", "secret_key", "zaqarclient"))
+@pytest_twisted.ensureDeferred
+async def test_signed_url_backend(api):
+    """A queue shared with ``Queue.signed_url`` is read and written by a client of the
+    ``signed-url`` auth backend; the URL opens no other queue, and a ``project_id`` in the
+    share request is refused as an unknown key (as the reference does)."""
+
+    def scenario():
+        from zaqarclient.queues import client
+        from zaqarclient.queues.v2 import core
+        from zaqarclient.transport import errors
+
+        owner = make_client(api)
+        queue = owner.queue("shared")
+        queue.post([{"body": "from the owner", "ttl": 300}])
+        signed = queue.signed_url(methods=["GET", "POST"])
+        assert signed["paths"] == ["/v2/queues/shared/messages"]
+        assert signed["methods"] == ["GET", "POST"]
+        bearer = client.Client(api.url, version=2, conf={"auth_opts": {
+            "backend": "signed-url",
+            "options": {"paths": signed["paths"], "methods": signed["methods"],
+                        "expires": signed["expires"], "signature": signed["signature"],
+                        "os_project_id": signed["project"]},
+        }})
+        shared = bearer.queue("shared")
+        shared.post([{"body": "from the bearer", "ttl": 300}])
+        bodies = [message.body for message in shared.messages(echo=True)]
+        assert bodies == ["from the owner", "from the bearer"]
+        try:
+            list(bearer.queue("other").messages())
+        except errors.ResourceNotFound:
+            pass
+        else:
+            raise AssertionError("a URL for one queue opened another")
+        request, transport = owner._request_and_transport()
+        try:
+            core.signed_url_create(transport, request, "shared", project_id="elsewhere")
+        except errors.MalformedRequest as error:
+            assert "Unknown keys: {'project_id'}" in str(error)
+        else:
+            raise AssertionError("a share naming project_id was accepted")
 
     await in_thread(scenario)

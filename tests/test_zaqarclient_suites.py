@@ -34,9 +34,11 @@ REDIS_URI = "redis://127.0.0.1:6379"
 @pytest_twisted.async_yield_fixture(scope="module")
 async def server(tmp_path_factory):
     """One ``twistd zaqar`` child serving REST on a free port of 127.0.0.1, in admin mode
-    (the health suite needs ``GET /v2/health``, served only then: spec 1.1)."""
+    (the health suite needs ``GET /v2/health``, served only then: spec 1.1), with a key for
+    pre-signed URLs (``test_signed_url``)."""
     process = await ZaqarProcess(
-        str(tmp_path_factory.mktemp("zaqar")), REDIS_URI, extra=["--admin-mode"]
+        str(tmp_path_factory.mktemp("zaqar")), REDIS_URI,
+        config_text="[signed_url]\nsecret_key = zaqarclient-suites\n", extra=["--admin-mode"],
     ).start()
     yield process
     await process.stop()
@@ -97,11 +99,6 @@ class AdminHttpTransport(HttpTransport):
 class TestQueues(FreshProject, queues.QueuesV2QueueFunctionalTest):
     upstream = queues.QueuesV2QueueFunctionalTest
 
-    test_signed_url = upstream_skip(
-        upstream.test_signed_url,
-        "pre-signed URLs (POST /v2/queues/{name}/share and the URL-Signature headers) are "
-        "not served by zaqar-tw yet",
-    )
     # Stale upstream tests that fail against Zaqar 23.0.1 as well; zaqar-tw answers as it does.
     test_queue_exists_functional = upstream_skip(
         upstream.test_queue_exists_functional,

@@ -165,9 +165,14 @@ class NotificationSection:
 
 @dataclass
 class SignedUrlSection:
-    """``[signed_url]`` (used by the pre-signed URL work)."""
+    """``[signed_url]``: the keys of pre-signed URLs (spec 3.12).
+
+    ``secret_key`` signs new URLs and verifies them; ``previous_secret_keys`` only verify,
+    so that URLs signed before a key rotation keep working until they expire.
+    """
 
     secret_key: str | None = _opt(None, secret=True)
+    previous_secret_keys: list = _opt([], secret=True)
 
 
 @dataclass

@@ -4,6 +4,22 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class Grant:
+    """What a verified pre-signed URL allows (spec 3.12).
+
+    :ivar project: the project it belongs to.
+    :ivar paths: the request paths it covers, each with everything below it.
+    :ivar methods: the HTTP methods it allows.
+    :ivar expires: its expiry as signed, ``YYYY-MM-DDTHH:MM:SS`` (UTC).
+    """
+
+    project: str
+    paths: tuple
+    methods: tuple
+    expires: str
+
+
+@dataclass(frozen=True)
 class RequestContext:
     """Who is asking.
 
@@ -17,6 +33,10 @@ class RequestContext:
     :ivar expires: until when (seconds of the service clock) the identity holds, or
         ``None`` when it does not end (a WebSocket connection bound to it is refused
         afterwards).
+    :ivar grant: the pre-signed URL that vouched for the request, or ``None`` when the
+        caller identified otherwise.  Its bearer is no member of the project: it holds no
+        roles and may use only what the URL names, so the policy and the logs can tell it
+        apart from the project's own users.
     """
 
     project: str
@@ -26,6 +46,7 @@ class RequestContext:
     token: str | None = None
     user: str | None = None
     expires: float | None = None
+    grant: Grant | None = None
 
     @property
     def is_admin(self):

@@ -85,6 +85,14 @@ class NotFound(ZaqarError):
     title = "Not found"
 
 
+class InvalidSignature(NotFound):
+    """404 for a request whose pre-signed URL headers do not prove it may be served (spec
+    0.1 hook 1): the body says no more than an unknown path's would."""
+
+    def __init__(self):
+        super().__init__(title="404 Not Found")
+
+
 class MethodNotAllowed(ZaqarError):
     """405: the path exists but not with this method."""
 

@@ -12,6 +12,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from zaqar_tw import plugins
+from zaqar_tw.auth.signed_url import SignedUrlAuthenticator
 from zaqar_tw.config import ConfigError
 from zaqar_tw.storage.redis.uri import parse_uri, redact
 
@@ -181,7 +182,10 @@ def makeService(config, reactor, clock=None):
     )
     NotificationService(core.dispatcher).setServiceParent(top)
 
-    authenticator = auth_class(reactor, config, clock)
+    # Pre-signed URLs are checked first, whatever auth_strategy says (spec 0.1 hook 1).
+    authenticator = SignedUrlAuthenticator(
+        auth_class(reactor, config, clock), core.signer, config
+    )
 
     if config.rest_endpoint is not None:
         site = RestApi(core, config, authenticator).site()

@@ -5,10 +5,12 @@ calls to the store) happens here.
 """
 
 from zaqar_tw.auth.policy import DefaultPolicy
+from zaqar_tw.auth.signed_url import UrlSigner
 from zaqar_tw.core.claims import ClaimOperations
 from zaqar_tw.core.health import HealthOperations
 from zaqar_tw.core.messages import MessageOperations
 from zaqar_tw.core.queues import QueueOperations
+from zaqar_tw.core.shares import ShareOperations
 from zaqar_tw.core.subscriptions import SubscriptionOperations
 from zaqar_tw.notify.dispatcher import Dispatcher
 from zaqar_tw.plugins import filter_chain
@@ -26,6 +28,10 @@ class Core:
     :param notifiers: the enabled INotifier providers (default: none, so no subscription
         can be made; the service passes :func:`zaqar_tw.plugins.notifiers`).
     :raises zaqar_tw.config.ConfigError: a configured filter cannot be loaded.
+
+    :ivar signer: the :class:`~zaqar_tw.auth.signed_url.UrlSigner` of ``[signed_url]``, built
+        once: the share operation signs with it, and the service's authenticator verifies
+        pre-signed requests with it.
     """
 
     def __init__(self, config, storage, clock, policy=None, filters=None, notifiers=()):
@@ -37,8 +43,10 @@ class Core:
         self.filters = filters
         self.storage = storage
         self.clock = clock
+        self.signer = UrlSigner.from_config(config, clock)
         self.queues = QueueOperations(*parts)
         self.messages = MessageOperations(*parts)
         self.claims = ClaimOperations(*parts)
         self.subscriptions = SubscriptionOperations(*parts)
         self.health = HealthOperations(*parts)
+        self.shares = ShareOperations(*parts, signer=self.signer)

@@ -6,12 +6,14 @@ Order of the checks (spec section 0.1), each answered with the domain error fami
    preflight when ``[cors]`` allows it; see :mod:`zaqar_tw.transport.rest.cors`).
 2. Routing: an unknown path (``/v2`` without its slash included) is a 404 before any header
    is read.
-3. ``Content-Type: application/x-www-form-urlencoded`` with a ``Content-Length``: 400.
-4. ``Accept`` must allow ``application/json`` (absent is fine): 406.
-5. The authenticator turns the headers into a RequestContext (Client-ID, project), except
+3. A request carrying ``URL-Signature`` is identified now, by its pre-signed URL alone (404
+   unless the URL grants it), and step 6 is skipped.
+4. ``Content-Type: application/x-www-form-urlencoded`` with a ``Content-Length``: 400.
+5. ``Accept`` must allow ``application/json`` (absent is fine): 406.
+6. The authenticator turns the headers into a RequestContext (Client-ID, project), except
    for ``/``.
-6. A method the path does not serve: 405 with ``Allow``.
-7. The core operation, given raw strings and bytes: it checks the queue name, then the
+7. A method the path does not serve: 405 with ``Allow``.
+8. The core operation, given raw strings and bytes: it checks the queue name, then the
    policy, then the parameters, then the body.
 
 Every response, errors included, carries ``x-openstack-request-id: req-<uuid4>``.
@@ -100,6 +102,7 @@ class RestApi:
             ),
             "queue_stats": Route({"GET": queues.stats}),
             "queue_purge": Route({"POST": queues.purge}),
+            "queue_share": Route({"POST": queues.share}),
             "messages": Route(
                 {"GET": messages.list, "POST": messages.post, "DELETE": messages.delete_many}
             ),
@@ -152,6 +155,9 @@ class RestApi:
         route = self._routes.get(name)
         if route is None:
             raise errors.NotFound(title="404 Not Found")
+        ctx = None
+        if route.authenticated and request.requestHeaders.hasHeader(b"url-signature"):
+            ctx = await self._identify(request)  # a pre-signed URL is checked first
         content_type = request.getHeader(b"content-type")
         if (
             content_type is not None
@@ -164,19 +170,22 @@ class RestApi:
             )
         if not _accepts_json(request.getHeader(b"accept")):
             raise not_acceptable()
-        ctx = None
-        if route.authenticated:
-            ctx = await maybeDeferred(
-                self._authenticator.authenticate,
-                _headers(request),
-                request.method.decode("latin-1"),
-                request.path.decode("utf-8", "replace"),
-            )
-            ctx = dataclasses.replace(ctx, request_id=_request_id(request))
+        if route.authenticated and ctx is None:
+            ctx = await self._identify(request)
         handler = route.handlers.get(request.method.decode("latin-1"))
         if handler is None:
             raise errors.MethodNotAllowed(headers={"Allow": route.allow})
         return await handler(request, ctx, **params)
+
+    async def _identify(self, request):
+        """:returns: the RequestContext the authenticator gives the request."""
+        ctx = await maybeDeferred(
+            self._authenticator.authenticate,
+            _headers(request),
+            request.method.decode("latin-1"),
+            request.path.decode("utf-8", "replace"),
+        )
+        return dataclasses.replace(ctx, request_id=_request_id(request))
 
     # The hot routes, served without Klein (see _RequestIdResource).
 
@@ -249,6 +258,10 @@ class RestApi:
     @app.route("/v2/queues/<queue>/purge", endpoint="queue_purge")
     def _queue_purge(self, request, queue):
         return self._serve(request, "queue_purge", queue=queue)
+
+    @app.route("/v2/queues/<queue>/share", endpoint="queue_share")
+    def _queue_share(self, request, queue):
+        return self._serve(request, "queue_share", queue=queue)
 
     @app.route("/v2/queues/<queue>/messages", endpoint="messages")
     def _messages(self, request, queue):

@@ -2,8 +2,8 @@
 
 Both documents are fixed for the life of the process, so they are encoded once.  The
 JSON-Home document describes the shape of API v2 (spec section 1.9), including rels whose
-routes arrive with later work (share, pools, flavors); like the reference's, it names no
-confirm rel for subscriptions.
+routes arrive with later work (pools, flavors); like the reference's, it names no confirm rel
+for subscriptions.
 """
 
 import json

@@ -1,4 +1,5 @@
-"""``/v2/queues``, ``/v2/queues/Q``, ``/v2/queues/Q/stats`` and ``/v2/queues/Q/purge``.
+"""``/v2/queues``, ``/v2/queues/Q``, ``/v2/queues/Q/stats``, ``/v2/queues/Q/purge`` and
+``/v2/queues/Q/share``.
 
 Handlers hand raw query strings and body bytes to the core, which validates them in the
 order of the wire contract; they only shape the answer.
@@ -15,11 +16,12 @@ from zaqar_tw.transport.rest.responses import (
 
 
 class QueuesResource:
-    """Queues: list, create, metadata, delete, stats, purge."""
+    """Queues: list, create, metadata, delete, stats, purge, share."""
 
     def __init__(self, core):
         """:param core: the :class:`zaqar_tw.core.Core`."""
         self._queues = core.queues
+        self._shares = core.shares
 
     async def list(self, request, ctx):
         """``GET /v2/queues``: 200 with a page of queues and its ``next`` link."""
@@ -82,3 +84,7 @@ class QueuesResource:
         """``POST /v2/queues/Q/purge``: 204."""
         await self._queues.purge(ctx, queue, read_body(request))
         return empty_response(request)
+
+    async def share(self, request, ctx, queue):
+        """``POST /v2/queues/Q/share``: 200 with the pre-signed URL's data."""
+        return json_response(request, await self._shares.create(ctx, queue, read_body(request)))

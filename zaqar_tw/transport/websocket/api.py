@@ -6,7 +6,8 @@
 4. the request must match the action's schema: 400 "Schema validation failed.";
 5. the authenticator turns the headers into a RequestContext, as for a REST request (a
    connection that authenticated stays bound to its identity: 403 otherwise; while the
-   authenticator wants a token, a connection without one gets 403 "Not authentified.");
+   authenticator wants a token, a connection without one gets 403 "Not authentified.", and
+   so does a message action whose pre-signed URL does not grant it);
 6. the core operation, whose domain errors become the reply's status and body.
 
 Nothing a client sends ends the connection: every request gets a reply.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from zaqar_tw.errors import Forbidden, Unauthorized
+from zaqar_tw.errors import Forbidden, InvalidSignature, Unauthorized
 from zaqar_tw.transport.websocket import envelope
 from zaqar_tw.transport.websocket.actions import ACTIONS, Actions, SchemaError, not_available
 
@@ -106,7 +107,9 @@ class WebSocketApi:
         token).  Every other request is identified with the connection's token, never with
         one of its own, and with its own Client-ID; a pre-signed URL's headers count on
         message actions only (spec 2.4).  A connection that has not authenticated, or whose
-        identity has expired, is refused while the authenticator wants a token.
+        identity has expired, is refused while the authenticator wants a token, and so is a
+        request whose pre-signed URL does not grant it (as the reference's WebSocket
+        answers it; REST answers 404).
 
         :raises zaqar_tw.errors.ZaqarError: the authenticator refused the headers, or the
             connection is bound to another project.
@@ -127,7 +130,7 @@ class WebSocketApi:
             ctx = await _context(
                 self._authenticator.authenticate(seen, action.method, action.rest_path(body))
             )
-        except Unauthorized:
+        except (Unauthorized, InvalidSignature):
             raise NotAuthentified() from None
         bound = session.project
         if bound is not None and {ctx.project, seen.get("x-project-id", bound)} != {bound}:
