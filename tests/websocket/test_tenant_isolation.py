@@ -12,6 +12,8 @@ import uuid
 import pytest
 import pytest_twisted
 
+from tests.signed import url_headers
+
 SECRET_BODY = "only-for-project-a"
 SECRET_METADATA = "owner-a"
 HOOK = "http://127.0.0.1:9/hook"  # never called: nothing is posted to A's queue afterwards
@@ -121,9 +123,13 @@ REST_CASES = {
     "delete subscription": ("DELETE", "/v2/queues/q/subscriptions/{sid}", None, {}, 204),
     "confirm subscription": ("PUT", "/v2/queues/q/subscriptions/{sid}/confirm",
                              {"confirmed": True}, {}, 404),
+    "share queue": ("POST", "/v2/queues/q/share", {"methods": ["GET", "DELETE"]}, {}, 200),
 }
 
+SECRET_KEY = pytest.mark.zaqar_config(("signed_url", "secret_key", "isolation-key"))
 
+
+@SECRET_KEY
 @pytest.mark.parametrize("case", sorted(REST_CASES))
 @pytest_twisted.ensureDeferred
 async def test_rest_route_keeps_projects_apart(api, owned, case):
@@ -196,4 +202,31 @@ async def test_a_connection_bound_to_a_project_cannot_switch(api, owned, connect
     )
     assert reply.status == 403
     assert_nothing_of(owned, reply.body)
+    await assert_untouched(api, owned)
+
+
+@SECRET_KEY
+@pytest.mark.parametrize("transport", ["rest", "websocket"])
+@pytest_twisted.ensureDeferred
+async def test_a_share_of_another_project_opens_nothing_of_a(api, owned, connect, transport):
+    """A URL project B signed for its queue ``q``, presented as project A's (or tampered to
+    name A), reads and deletes nothing of A's queue ``q``."""
+    intruder = uuid.uuid4().hex
+    shared = await api.post("/v2/queues/q/share", json={"methods": ["GET", "DELETE"]},
+                            headers={"X-Project-ID": intruder})
+    assert shared.status == 200
+    as_a = url_headers(shared.json, **{"X-Project-ID": api.project})
+    if transport == "rest":
+        for method, path in (("GET", "/v2/queues/q/messages?echo=true"),
+                             ("DELETE", f"/v2/queues/q/messages?ids={','.join(owned.ids)}")):
+            reply = await api.request(method, path, headers=as_a, identify=False)
+            assert (reply.status, reply.json) == (404, {"title": "404 Not Found"})
+    else:
+        ws = await connect()
+        for action, body in (("message_list", {"queue_name": "q", "echo": True}),
+                             ("message_delete_many",
+                              {"queue_name": "q", "message_ids": owned.ids})):
+            reply = await ws.request(action, body, headers=as_a)
+            assert reply.status == 403, reply
+            assert_nothing_of(owned, reply.body)
     await assert_untouched(api, owned)
