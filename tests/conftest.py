@@ -48,6 +48,26 @@ def pytest_configure(config):
 
 
 @pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A temporary HOME, so ``~/.zaqar`` is the test's and no user file leaks in."""
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def logged():
+    """The events logged during the test (``twisted.logger`` dicts), in order."""
+    from twisted.logger import globalLogPublisher
+
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)
+
+
+@pytest.fixture
 def policy_rules():
     """The rules of the service's policy file (``None``: there is no file); parametrize a
     test with ``policy_rules`` (a dict of rule name to rule) to serve others."""
@@ -122,14 +142,18 @@ def authenticator(config):
 @pytest.fixture
 def policy(config, clock):
     """The IPolicy provider of the core: the policy the config names, its files checked for
-    changes every ``[oslo_policy] reload_interval`` seconds of the test clock."""
+    changes every ``[oslo_policy] reload_interval`` seconds of the test clock (as the
+    service does; ``0``: never)."""
     from zaqar_tw.auth.policy import OsloPolicy, PolicyReloadService
 
     built = OsloPolicy(config)
-    watch = PolicyReloadService(built, config.oslo_policy.reload_interval, clock)
-    watch.startService()
+    interval = config.oslo_policy.reload_interval
+    watch = PolicyReloadService(built, interval, clock) if interval else None
+    if watch:
+        watch.startService()
     yield built
-    watch.stopService()
+    if watch:
+        watch.stopService()
 
 
 @pytest_twisted.async_yield_fixture

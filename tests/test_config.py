@@ -12,15 +12,6 @@ from zaqar_tw.config import Config, ConfigError
 SAMPLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "etc", "zaqar.conf")
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A temporary HOME, so ~/.zaqar/zaqar.conf is ours and no user config leaks in."""
-    path = tmp_path / "home"
-    path.mkdir()
-    monkeypatch.setenv("HOME", str(path))
-    return path
-
-
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -1,12 +1,13 @@
 """The oslo.policy provider: where its files are found, how they are read and reloaded, and
 what its checks see."""
 
+import contextlib
 import json
 import os
 
 import pytest
 from twisted.internet.task import Clock
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 from zope.interface.verify import verifyObject
 
 from zaqar_tw.auth.policy import OsloPolicy, PolicyReloadService
@@ -17,24 +18,6 @@ from zaqar_tw.interfaces import IPolicy
 
 READER = RequestContext(project="p", client_id="c", roles=("reader",))
 ADMIN = RequestContext(project="p", client_id="c", roles=("admin",))
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A temporary HOME, so ~/.zaqar is ours and no user file leaks in."""
-    path = tmp_path / "home"
-    path.mkdir()
-    monkeypatch.setenv("HOME", str(path))
-    return path
-
-
-@pytest.fixture
-def logged():
-    """The text of every event logged while the test runs."""
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 def texts(events):
@@ -58,6 +41,20 @@ def write(path, rules, form="json"):
     else:
         path.write_text("".join(f'"{name}": "{rule}"\n' for name, rule in rules.items()))
     return path
+
+
+@contextlib.contextmanager
+def watched(path, interval):
+    """An OsloPolicy reading ``path``, and the Clock its reload service checks on."""
+    policy = OsloPolicy(configured(path))
+    clock = Clock()
+    watch = PolicyReloadService(policy, interval, clock)
+    watch.startService()
+    try:
+        yield policy, clock
+    finally:
+        assert watch.running and watch._loop.running  # no reload stopped the checks
+        watch.stopService()
 
 
 def touch_later(path, text):
@@ -155,6 +152,7 @@ def test_policy_dirs_override_the_file_in_name_order(home, tmp_path):
     ('{"queues:create": "admin"}', "rule 'queues:create': cannot understand 'admin'"),
     ('{"a": "rule:b", "b": "rule:a", "queues:get": "rule:a"}', "refers to itself"),
     ('{"queues:create": "http://127.0.0.1:1/check"}', "http: checks are not supported"),
+    ('{"default": "rule:nothing"}', "rule 'default' refers to itself"),
 ])
 def test_a_broken_file_stops_start_up(tmp_path, text, reason):
     """At start-up, a policy file that cannot be used is a configuration error naming the
@@ -168,13 +166,9 @@ def test_a_broken_file_stops_start_up(tmp_path, text, reason):
 
 def test_a_changed_file_is_read_again_on_the_clock(tmp_path, logged):
     """A changed policy file takes effect at the next check of the reload service, not before
-    (requests never read the file)."""
+    (requests never read the file); a removed one leaves the rules in code, logged once."""
     path = write(tmp_path / "policy.json", {"queues:create": "!"})
-    policy = OsloPolicy(configured(path))
-    clock = Clock()
-    watch = PolicyReloadService(policy, 10, clock)
-    watch.startService()
-    try:
+    with watched(path, 10) as (policy, clock):
         assert not policy.allows("queues:create", READER)
         touch_later(path, json.dumps({"queues:get": "!"}))
         clock.advance(9)
@@ -184,9 +178,8 @@ def test_a_changed_file_is_read_again_on_the_clock(tmp_path, logged):
         assert not policy.allows("queues:get", READER)
         os.remove(path)
         clock.advance(10)
+        clock.advance(10)
         assert policy.allows("queues:get", READER)
-    finally:
-        watch.stopService()
     assert sum("no policy file" in text for text in texts(logged)) == 1
 
 
@@ -194,11 +187,7 @@ def test_a_broken_change_keeps_the_last_good_rules_and_is_logged_once(tmp_path, 
     """A file that breaks while running is logged once, with the reason, and the rules in
     force stay; once fixed it applies."""
     path = write(tmp_path / "policy.json", {"queues:create": "!"})
-    policy = OsloPolicy(configured(path))
-    clock = Clock()
-    watch = PolicyReloadService(policy, 5, clock)
-    watch.startService()
-    try:
+    with watched(path, 5) as (policy, clock):
         touch_later(path, '{"queues:create": "role:a or or"}')
         for _ in range(3):
             clock.advance(5)
@@ -211,9 +200,6 @@ def test_a_broken_change_keeps_the_last_good_rules_and_is_logged_once(tmp_path, 
         touch_later(path, '{"queues:create": ""}')
         clock.advance(5)
         assert policy.allows("queues:create", READER)
-        assert watch.running and watch._loop.running
-    finally:
-        watch.stopService()
 
 
 def test_unknown_rule_names_are_warned_about(tmp_path, logged):
@@ -270,13 +256,18 @@ def test_decisions_are_cached_per_rule_and_credentials(tmp_path):
     assert ("queues:get", ("reader",), "s", None) in policy._cache
 
 
-def test_unknown_rules_use_the_default_rule(tmp_path):
-    """A rule name the policy does not know is refused, unless policy_default_rule names a
-    rule that lets the caller through."""
+def test_unknown_rules_use_the_default_rule(tmp_path, logged):
+    """A rule name the policy does not know, or a reference to one, is refused, unless
+    policy_default_rule names a rule; then that rule decides (per project, here)."""
     assert not OsloPolicy(configured(tmp_path / "none.json")).allows("x:y", ADMIN)
-    path = write(tmp_path / "policy.json", {"fallback": "role:admin"})
+    path = write(tmp_path / "policy.json", {"fallback": "role:admin or project_id:p",
+                                             "queues:get": "rule:missing"})
     policy = OsloPolicy(configured(path, policy_default_rule="fallback"))
-    assert policy.allows("x:y", ADMIN) and not policy.allows("x:y", READER)
+    elsewhere = RequestContext("q", "c", roles=("reader",))
+    assert policy.allows("x:y", READER) and not policy.allows("x:y", elsewhere)
+    assert policy.allows("queues:get", READER) and not policy.allows("queues:get", elsewhere)
+    assert f"policy file {path}: rule 'queues:get' refers to rule 'missing', which does not " \
+           "exist (rule 'fallback' decides instead)" in texts(logged)
 
 
 def test_policy_options_are_read_from_zaqar_conf(tmp_path):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 import pytest_twisted
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 from tests.policy_matrix import NOT_AUTHORIZED, WITHOUT_OPERATION, fill, seed
 from zaqar_tw.auth.policies import list_rules
@@ -120,7 +120,7 @@ async def test_owner_rules(api, policy_rules):
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_changed_file_applies_without_restart(api, tmp_path):
+async def test_a_changed_file_applies_without_restart(api, tmp_path, logged):
     """Writing the policy file while the service runs changes the answers once the check
     interval has passed; a broken file is logged and the last good rules stay."""
     path = tmp_path / "policy.json"
@@ -128,18 +128,13 @@ async def test_a_changed_file_applies_without_restart(api, tmp_path):
     path.write_text(json.dumps({"queues:get": "!"}))
     api.advance(10)
     assert_not_authorized(await api.get(Q))
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    try:
-        stamp = os.stat(path).st_mtime_ns + 1_000_000_000
-        path.write_text('{"queues:get": ""')
-        os.utime(path, ns=(stamp, stamp))
-        api.advance(10)
-        api.advance(10)
-    finally:
-        globalLogPublisher.removeObserver(events.append)
+    stamp = os.stat(path).st_mtime_ns + 1_000_000_000
+    path.write_text('{"queues:get": ""')
+    os.utime(path, ns=(stamp, stamp))
+    api.advance(10)
+    api.advance(10)
     assert_not_authorized(await api.get(Q))
-    errors = [formatEvent(event) for event in events if event.get("log_level").name == "error"]
+    errors = [formatEvent(event) for event in logged if event["log_level"].name == "error"]
     assert len(errors) == 1 and "not YAML or JSON" in errors[0], errors
     path.write_text(json.dumps({"queues:get": ""}))
     os.utime(path, ns=(stamp + 1, stamp + 1))

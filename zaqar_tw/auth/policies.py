@@ -37,6 +37,27 @@ def _rule(name, default, description, *operations, websocket=()):
     )
 
 
+def _managed(family, noun, plural, collection, defaults):
+    """The five rules of a resource listed at ``collection`` and managed at
+    ``collection/{<noun>_name}`` (topics, pools, flavors).
+
+    :param defaults: verb (``get_all``, ``create``, ``get``, ``delete``, ``update``) to its
+        default when not ``""``.
+    """
+    item = f"{collection}/{{{noun}_name}}"
+    verbs = (
+        ("get_all", f"List {plural}.", f"GET {collection}"),
+        ("create", f"Create a {noun}.", f"PUT {item}"),
+        ("get", f"Read a {noun}.", f"GET {item}"),
+        ("delete", f"Delete a {noun}.", f"DELETE {item}"),
+        ("update", f"Change a {noun}.", f"PATCH {item}"),
+    )
+    return [
+        _rule(f"{family}:{verb}", defaults.get(verb, EVERYONE), description, operation)
+        for verb, description, operation in verbs
+    ]
+
+
 BASE = [
     policy.RuleDefault(
         "context_is_admin", ADMIN,
@@ -111,11 +132,7 @@ SUBSCRIPTIONS = [
 ]
 
 TOPICS = [
-    _rule("topics:get_all", EVERYONE, "List topics.", "GET /v2/topics"),
-    _rule("topics:create", EVERYONE, "Create a topic.", f"PUT {TOPIC}"),
-    _rule("topics:get", EVERYONE, "Read a topic's metadata.", f"GET {TOPIC}"),
-    _rule("topics:delete", EVERYONE, "Delete a topic.", f"DELETE {TOPIC}"),
-    _rule("topics:update", EVERYONE, "Change a topic's metadata.", f"PATCH {TOPIC}"),
+    *_managed("topics", "topic", "topics", "/v2/topics", {}),
     _rule("topics:stats", EVERYONE, "Read a topic's statistics.", f"GET {TOPIC}/stats"),
     _rule("topics:purge", EVERYONE, "Delete a topic's messages or subscriptions.",
           f"POST {TOPIC}/purge"),
@@ -128,22 +145,10 @@ HEALTH = [
           "GET /v2/health", websocket=["check_node_health"]),
 ]
 
-POOLS = [
-    _rule("pools:get_all", ADMIN, "List pools.", "GET /v2/pools"),
-    _rule("pools:create", ADMIN, "Create or replace a pool.", "PUT /v2/pools/{pool_name}"),
-    _rule("pools:get", ADMIN, "Read a pool.", "GET /v2/pools/{pool_name}"),
-    _rule("pools:delete", ADMIN, "Delete a pool.", "DELETE /v2/pools/{pool_name}"),
-    _rule("pools:update", ADMIN, "Change a pool.", "PATCH /v2/pools/{pool_name}"),
-]
-
-FLAVORS = [
-    _rule("flavors:get_all", EVERYONE, "List flavors.", "GET /v2/flavors"),
-    _rule("flavors:create", ADMIN, "Create or replace a flavor.",
-          "PUT /v2/flavors/{flavor_name}"),
-    _rule("flavors:get", EVERYONE, "Read a flavor.", "GET /v2/flavors/{flavor_name}"),
-    _rule("flavors:delete", ADMIN, "Delete a flavor.", "DELETE /v2/flavors/{flavor_name}"),
-    _rule("flavors:update", ADMIN, "Change a flavor.", "PATCH /v2/flavors/{flavor_name}"),
-]
+POOLS = _managed("pools", "pool", "pools", "/v2/pools", dict.fromkeys(
+    ("get_all", "create", "get", "delete", "update"), ADMIN))
+FLAVORS = _managed("flavors", "flavor", "flavors", "/v2/flavors", dict.fromkeys(
+    ("create", "delete", "update"), ADMIN))
 
 
 def list_rules():

@@ -194,7 +194,10 @@ class OsloPolicy:
         :returns: warnings about the rules (typos, references to no rule).
         :raises PolicyFileError: a rule would loop or call a remote check.
         """
-        rules = {default.name: default.check for default in self.defaults}
+        rules = oslo.Rules(
+            {default.name: default.check for default in self.defaults},
+            self.options.policy_default_rule,
+        )
         rules.update({name: rule.check for name, rule in overrides.items()})
         warnings = _check_rules(rules, overrides, {d.name for d in self.defaults})
         self.enforcer.set_rules(rules, overwrite=True, use_conf=False)
@@ -318,16 +321,30 @@ def _leaves(check):
         yield check
 
 
-def _references(check):
-    """The rule names a check tree refers to with ``rule:``."""
-    return [leaf.match for leaf in _leaves(check) if getattr(leaf, "kind", None) == "rule"]
+def _references(check, rules):
+    """The rules a check tree refers to with ``rule:``, as evaluated: a name ``rules`` lacks
+    stands for the default rule (``policy_default_rule``) when there is one.
+
+    :returns: ``(name, rule in force or None)`` pairs.
+    """
+    found = []
+    for leaf in _leaves(check):
+        if getattr(leaf, "kind", None) != "rule":
+            continue
+        if leaf.match in rules:
+            found.append((leaf.match, leaf.match))
+        else:
+            default = rules.default_rule
+            found.append((leaf.match, default if default in rules else None))
+    return found
 
 
 def _check_rules(rules, overrides, known):
     """Look at the rules about to be in force.
 
+    :param rules: the oslo.policy ``Rules``.
     :returns: warnings: overrides that name no known rule and that no rule refers to (a
-        typo, most likely), and references to no rule (they refuse everyone).
+        typo, most likely), and references to no rule.
     :raises PolicyFileError: a rule refers to itself through others, or asks a remote
         service (``http:``/``https:``: the server would wait on it).
     """
@@ -338,16 +355,17 @@ def _check_rules(rules, overrides, known):
                     f"rule {name!r}: {leaf.kind}: checks are not supported"
                 )
     _refuse_loops(rules)
-    referred = {ref for check in rules.values() for ref in _references(check)}
+    referred = {ref for check in rules.values() for ref, _ in _references(check, rules)}
     warnings = [
         f"rule {name!r} in the policy file names no known rule (a typo?)"
         for name in overrides
         if name not in known and name not in referred
     ]
     warnings += [
-        f"rule {name!r} refers to rule {ref!r}, which does not exist (it refuses everyone)"
+        f"rule {name!r} refers to rule {ref!r}, which does not exist"
+        + (f" (rule {used!r} decides instead)" if used else " (it refuses everyone)")
         for name, check in rules.items()
-        for ref in _references(check)
+        for ref, used in _references(check, rules)
         if ref not in rules
     ]
     return warnings
@@ -361,10 +379,11 @@ def _refuse_loops(rules):
         if name in path:
             chain = " -> ".join((*path[path.index(name):], name))
             raise PolicyFileError(f"rule {name!r} refers to itself: {chain}")
-        if name in done or name not in rules:
+        if name in done:
             return
-        for ref in _references(rules[name]):
-            visit(ref, (*path, name))
+        for _, used in _references(rules[name], rules):
+            if used is not None:
+                visit(used, (*path, name))
         done.add(name)
 
     for name in rules:
@@ -382,8 +401,11 @@ def _reads_identity(check, rules, seen=frozenset()):
         if kind is None:  # "@" or "!"
             continue
         if kind == "rule" or (kind == "is_admin" and "%(" not in leaf.match):
-            ref = leaf.match if kind == "rule" else "context_is_admin"
-            if ref in seen or ref not in rules:
+            if kind == "rule":
+                [(_, ref)] = _references(leaf, rules)
+            else:
+                ref = "context_is_admin"
+            if ref is None or ref in seen:
                 continue
             if _reads_identity(rules[ref], rules, seen | {ref}):
                 return True
