@@ -185,6 +185,18 @@ def test_bad_config_file_is_a_usage_error(tmp_path):
     assert str(conf) in str(raised.value)
 
 
+def test_broken_policy_file_is_a_usage_error(tmp_path):
+    """A policy file beside the config that cannot be used stops twistd before start-up with
+    a message naming [oslo_policy], the file and the reason."""
+    conf = tmp_path / "zaqar.conf"
+    conf.write_text("[oslo_policy]\npolicy_file = rules.json\n")
+    (tmp_path / "rules.json").write_text('{"queues:create": "role:a or or"}')
+    with pytest.raises(usage.UsageError, match=r"^\[oslo_policy\] policy file ") as raised:
+        parse("--config", str(conf))
+    assert f"{tmp_path / 'rules.json'}: rule 'queues:create': cannot understand" in str(
+        raised.value)
+
+
 def test_embedded_data_dir_in_use_is_refused(tmp_path):
     """A second zaqar on the same embedded data dir is refused before it starts."""
     conf = tmp_path / "z.conf"

@@ -97,8 +97,9 @@ class NotificationService(Service):
 
 
 def check(config):
-    """Refuse what this version cannot serve: things not built yet, and a Redis URI that
-    does not parse (other stores check their URIs when built).
+    """Refuse what this version cannot serve: things not built yet, a Redis URI that does
+    not parse (other stores check their URIs when built), and policy files that cannot be
+    used.
 
     :raises ConfigError: naming the option.
     """
@@ -119,6 +120,9 @@ def check(config):
             raise ConfigError(
                 f"--store: {exc} (from --store or [drivers:message_store:redis] uri)"
             ) from None
+    from zaqar_tw.auth import policy
+
+    policy.check(config)
 
 
 def makeService(config, reactor, clock=None):

@@ -99,45 +99,10 @@ class OsloPolicy:
         creds["is_admin"] = bool(self.enforcer.enforce("context_is_admin", target, creds))
         return bool(self.enforcer.enforce(rule, target, creds))
 
-    # The files.
-
     def files(self):
-        """:returns: the policy files in force, in the order they apply (the policy file,
-        then each policy directory's files by name), or ``[]`` when there is no policy
-        file."""
-        main = self._find(self._names(), os.path.isfile)
-        if main is None:
-            return []
-        found = [main]
-        for name in self.options.policy_dirs:
-            directory = self._find([name], os.path.isdir)
-            if directory is None:
-                continue
-            with contextlib.suppress(OSError):
-                entries = sorted(os.listdir(directory))
-                found += [
-                    path
-                    for path in (os.path.join(directory, entry) for entry in entries
-                                 if not entry.startswith("."))
-                    if os.path.isfile(path)
-                ]
-        return found
-
-    def _names(self):
-        """The policy file names looked for, in order."""
-        if self.options.policy_file == DEFAULT_FILE:
-            return [DEFAULT_FILE, "policy.json"]
-        return [os.path.expanduser(self.options.policy_file)]
-
-    def _find(self, names, kind):
-        """The first path that ``kind`` accepts, looking in each search directory in turn
-        for each of ``names`` (an absolute name is itself in every directory)."""
-        for directory in search_dirs(self.source):
-            for name in names:
-                path = os.path.join(directory, name)
-                if kind(path):
-                    return path
-        return None
+        """:returns: the policy files in force, in the order they apply (see
+        :func:`locate`)."""
+        return locate(self.options, self.source)
 
     def reload_if_changed(self, strict=False):
         """Read the policy files again if they changed since last time (the
@@ -166,20 +131,18 @@ class OsloPolicy:
 
         :raises PolicyFileError: they cannot be used.
         """
+        overrides = read_files(paths)
+        rules, warnings = build_rules(self.defaults, overrides, self.options, paths)
+        self.enforcer.set_rules(rules, overwrite=True, use_conf=False)
+        self.enforcer.file_rules = dict(overrides)
+        self._role_only = frozenset(
+            name for name in rules if not _reads_identity(rules[name], rules)
+        )
+        self._cache.clear()
         if not paths:
-            self._apply({})
-            names = " or ".join(self._names())
-            if not os.path.isabs(names):
-                names += " in " + ", ".join(search_dirs(self.source))
-            log.info("no policy file ({names}): the rules in code apply", names=names)
+            log.info("no policy file ({where}): the rules in code apply",
+                     where=_looked_for(self.options, self.source))
             return
-        overrides = {}
-        for path in paths:
-            overrides.update(_read(path))
-        try:
-            warnings = self._apply(overrides)
-        except PolicyFileError as error:
-            raise PolicyFileError(f"policy file {', '.join(paths)}: {error}") from None
         log.info(
             "access rules: {paths} ({count} overriding the rules in code)",
             paths=", ".join(paths), count=len(overrides),
@@ -187,26 +150,106 @@ class OsloPolicy:
         for warning in warnings:
             log.warn("policy file {paths}: {warning}", paths=", ".join(paths), warning=warning)
 
-    def _apply(self, overrides):
-        """Put the rules in code, overridden by ``overrides``, in force.
 
-        :param overrides: rule name to its ``RuleDefault`` (from the files).
-        :returns: warnings about the rules (typos, references to no rule).
-        :raises PolicyFileError: a rule would loop or call a remote check.
-        """
-        rules = oslo.Rules(
-            {default.name: default.check for default in self.defaults},
-            self.options.policy_default_rule,
-        )
-        rules.update({name: rule.check for name, rule in overrides.items()})
-        warnings = _check_rules(rules, overrides, {d.name for d in self.defaults})
-        self.enforcer.set_rules(rules, overwrite=True, use_conf=False)
-        self.enforcer.file_rules = dict(overrides)
-        self._role_only = frozenset(
-            name for name in rules if not _reads_identity(rules[name], rules)
-        )
-        self._cache.clear()
-        return warnings
+def check(config):
+    """Read the policy files of ``config`` as the service will, without putting them in
+    force or logging (start-up checks).
+
+    :raises ConfigError: a policy file cannot be used.
+    """
+    paths = locate(config.oslo_policy, config.source)
+    try:
+        build_rules(list_rules(), read_files(paths), config.oslo_policy, paths)
+    except PolicyFileError as error:
+        raise ConfigError(f"[oslo_policy] {error}") from None
+
+
+def locate(options, source):
+    """The policy files of ``[oslo_policy]``, in the order they apply: the policy file
+    (an absolute name as is, a relative one in each of
+    :func:`~zaqar_tw.config.search_dirs` in turn; ``policy.yaml``, the default, also finds
+    a ``policy.json``), then each policy directory's files by name.
+
+    :param options: the :class:`~zaqar_tw.config.OsloPolicySection`.
+    :param source: the zaqar.conf in use, or ``None``.
+    :returns: the paths, or ``[]`` when there is no policy file.
+    """
+    main = _find(_names(options), os.path.isfile, source)
+    if main is None:
+        return []
+    found = [main]
+    for name in options.policy_dirs:
+        directory = _find([name], os.path.isdir, source)
+        if directory is None:
+            continue
+        with contextlib.suppress(OSError):
+            entries = sorted(os.listdir(directory))
+            found += [
+                path
+                for path in (os.path.join(directory, entry) for entry in entries
+                             if not entry.startswith("."))
+                if os.path.isfile(path)
+            ]
+    return found
+
+
+def _names(options):
+    """The policy file names looked for, in order."""
+    if options.policy_file == DEFAULT_FILE:
+        return [DEFAULT_FILE, "policy.json"]
+    return [os.path.expanduser(options.policy_file)]
+
+
+def _find(names, kind, source):
+    """The first path that ``kind`` accepts, looking in each search directory in turn for
+    each of ``names`` (an absolute name is itself in every directory)."""
+    for directory in search_dirs(source):
+        for name in names:
+            path = os.path.join(directory, name)
+            if kind(path):
+                return path
+    return None
+
+
+def _looked_for(options, source):
+    """Where :func:`locate` looked for the policy file, for the log."""
+    names = " or ".join(_names(options))
+    if os.path.isabs(names):
+        return names
+    return f"{names} in {', '.join(search_dirs(source))}"
+
+
+def read_files(paths):
+    """:returns: the rules of the policy files ``paths``, later files overriding earlier
+        ones: rule name to ``RuleDefault``.
+    :raises PolicyFileError: a file cannot be used (see :func:`_read`).
+    """
+    overrides = {}
+    for path in paths:
+        overrides.update(_read(path))
+    return overrides
+
+
+def build_rules(defaults, overrides, options, paths):
+    """The rules in code overridden by the files' rules, checked.
+
+    :param defaults: the ``RuleDefault`` objects in code.
+    :param overrides: rule name to ``RuleDefault``, from :func:`read_files`.
+    :param options: the :class:`~zaqar_tw.config.OsloPolicySection`.
+    :param paths: the files the overrides come from (for messages).
+    :returns: ``(rules, warnings)``: the oslo.policy ``Rules`` to put in force, and warnings
+        about them (typos, references to no rule).
+    :raises PolicyFileError: a rule would loop or call a remote check.
+    """
+    rules = oslo.Rules(
+        {default.name: default.check for default in defaults}, options.policy_default_rule
+    )
+    rules.update({name: rule.check for name, rule in overrides.items()})
+    try:
+        warnings = _check_rules(rules, overrides, {default.name for default in defaults})
+    except PolicyFileError as error:
+        raise PolicyFileError(f"policy file {', '.join(paths)}: {error}") from None
+    return rules, warnings
 
 
 def get_enforcer():
