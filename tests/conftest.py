@@ -48,9 +48,42 @@ def pytest_configure(config):
 
 
 @pytest.fixture
-def config(request):
-    """The service config: defaults plus the test's ``zaqar_config`` overrides."""
+def home(tmp_path, monkeypatch):
+    """A temporary HOME, so ``~/.zaqar`` is the test's and no user file leaks in."""
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def logged():
+    """The events logged during the test (``twisted.logger`` dicts), in order."""
+    from twisted.logger import globalLogPublisher
+
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)
+
+
+@pytest.fixture
+def policy_rules():
+    """The rules of the service's policy file (``None``: there is no file); parametrize a
+    test with ``policy_rules`` (a dict of rule name to rule) to serve others."""
+    return None
+
+
+@pytest.fixture
+def config(request, tmp_path, policy_rules):
+    """The service config: defaults plus the test's ``zaqar_config`` overrides; the policy
+    file is ``policy.json`` in the test's directory (so none of ``~/.zaqar`` or
+    ``/etc/zaqar`` leaks in), holding ``policy_rules``."""
     built = Config()
+    policy_file = tmp_path / "policy.json"
+    if policy_rules is not None:
+        policy_file.write_text(json.dumps(policy_rules))
+    built.set("oslo_policy", "policy_file", str(policy_file))
     marker = request.node.get_closest_marker("zaqar_config")
     for section, option, text in marker.args if marker else ():
         built.set(section, option, text)
@@ -110,10 +143,20 @@ def authenticator(config, clock):
 
 
 @pytest.fixture
-def policy():
-    """The IPolicy provider of the core (``None``: the built-in rules); parametrize a test
-    with ``policy`` to serve other rules."""
-    return None
+def policy(config, clock):
+    """The IPolicy provider of the core: the policy the config names, its files checked for
+    changes every ``[oslo_policy] reload_interval`` seconds of the test clock (as the
+    service does; ``0``: never)."""
+    from zaqar_tw.auth.policy import OsloPolicy, PolicyReloadService
+
+    built = OsloPolicy(config)
+    interval = config.oslo_policy.reload_interval
+    watch = PolicyReloadService(built, interval, clock) if interval else None
+    if watch:
+        watch.startService()
+    yield built
+    if watch:
+        watch.stopService()
 
 
 @pytest_twisted.async_yield_fixture

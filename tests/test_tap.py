@@ -185,6 +185,18 @@ def test_bad_config_file_is_a_usage_error(tmp_path):
     assert str(conf) in str(raised.value)
 
 
+def test_broken_policy_file_is_a_usage_error(tmp_path):
+    """A policy file beside the config that cannot be used stops twistd before start-up with
+    a message naming [oslo_policy], the file and the reason."""
+    conf = tmp_path / "zaqar.conf"
+    conf.write_text("[oslo_policy]\npolicy_file = rules.json\n")
+    (tmp_path / "rules.json").write_text('{"queues:create": "role:a or or"}')
+    with pytest.raises(usage.UsageError, match=r"^\[oslo_policy\] policy file ") as raised:
+        parse("--config", str(conf))
+    assert f"{tmp_path / 'rules.json'}: rule 'queues:create': cannot understand" in str(
+        raised.value)
+
+
 def test_embedded_data_dir_in_use_is_refused(tmp_path):
     """A second zaqar on the same embedded data dir is refused before it starts."""
     conf = tmp_path / "z.conf"
@@ -207,14 +219,14 @@ def children(top):
 
 
 def test_service_tree_on_external_redis():
-    """A redis:// store gives storage, notifications, then REST, then WebSocket; no embedded
-    Redis child."""
+    """A redis:// store gives storage, the policy file watch, notifications, then REST, then
+    WebSocket; no embedded Redis child."""
     from zaqar_tw.transport.websocket.factory import ZaqarServerFactory
 
     options = parse("--store", "redis://127.0.0.1:6379", "--rest", "tcp:0:interface=127.0.0.1")
     top = tap.makeService(options)
     assert isinstance(top, zservice.ZaqarService)
-    assert children(top) == ["storage", "notifications", "rest", "websocket"]
+    assert children(top) == ["storage", "policy", "notifications", "rest", "websocket"]
     rest = top.getServiceNamed("rest")
     assert isinstance(rest, StreamServerEndpointService)
     assert rest.endpoint._port == 0
@@ -231,7 +243,9 @@ def test_service_tree_on_embedded_redis(tmp_path):
     conf = tmp_path / "z.conf"
     conf.write_text(f"[embedded]\ndata_dir = {tmp_path / 'data'}\n")
     top = tap.makeService(parse("--config", str(conf)))
-    assert children(top) == ["embedded-redis", "storage", "notifications", "rest", "websocket"]
+    assert children(top) == [
+        "embedded-redis", "storage", "policy", "notifications", "rest", "websocket"
+    ]
     redis = top.getServiceNamed("embedded-redis")
     assert redis.uri == f"redis+unix://{tmp_path / 'data' / 'redis.sock'}"
     assert top.getServiceNamed("storage").uri == redis.uri
@@ -240,13 +254,13 @@ def test_service_tree_on_embedded_redis(tmp_path):
 def test_rest_none_builds_no_listener():
     """--rest none leaves the REST listener out."""
     top = tap.makeService(parse("--store", "redis://127.0.0.1:6379", "--rest", "none"))
-    assert children(top) == ["storage", "notifications", "websocket"]
+    assert children(top) == ["storage", "policy", "notifications", "websocket"]
 
 
 def test_websocket_none_builds_no_listener():
     """--websocket none leaves the WebSocket listener out."""
     top = tap.makeService(parse("--store", "redis://127.0.0.1:6379", "--websocket", "none"))
-    assert children(top) == ["storage", "notifications", "rest"]
+    assert children(top) == ["storage", "policy", "notifications", "rest"]
 
 
 def test_store_password_is_not_logged():

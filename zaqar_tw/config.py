@@ -201,6 +201,39 @@ class CorsSection:
 
 
 @dataclass
+class OsloPolicySection:
+    """``[oslo_policy]``: the access rules (see ``zaqar_tw.auth.policy``).
+
+    ``policy_file`` (YAML or JSON) is used as given when absolute; when relative, it is
+    looked for beside the ``zaqar.conf`` in use, then in ``~/.zaqar/``, then in
+    ``/etc/zaqar/``; left at ``policy.yaml``, a ``policy.json`` is looked for as well.  No
+    file: the rules in code.  ``policy_dirs`` are searched the same way, only when a policy
+    file was found; their files, in name order, override it.  The files are checked for
+    changes every ``reload_interval`` seconds (``0``: read once, at start-up).
+    ``policy_default_rule`` is the rule applied to a rule name the policy does not know.
+    ``enforce_new_defaults``, ``enforce_scope`` and the ``remote_*`` options are accepted for
+    compatibility and have no effect: no rule of zaqar-tw is deprecated or scoped, and the
+    ``http:``/``https:`` checks they configure are refused.
+    """
+
+    policy_file: str = _opt("policy.yaml")
+    policy_dirs: list = _opt(["policy.d"])
+    policy_default_rule: str = _opt("default")
+    reload_interval: float = _opt(10.0, minimum=0.0)
+    enforce_new_defaults: bool = _opt(True)
+    enforce_scope: bool = _opt(True)
+    remote_content_type: str = _opt(
+        "application/x-www-form-urlencoded",
+        choices=("application/x-www-form-urlencoded", "application/json"),
+    )
+    remote_ssl_verify_server_crt: bool = _opt(False)
+    remote_ssl_ca_crt_file: str | None = _opt(None)
+    remote_ssl_client_crt_file: str | None = _opt(None)
+    remote_ssl_client_key_file: str | None = _opt(None)
+    remote_timeout: float = _opt(60.0, minimum=0.0)
+
+
+@dataclass
 class FiltersSection:
     """``[filters]``: the message filter chain and the limits of the built-in guards.
 
@@ -241,10 +274,11 @@ SECTIONS = {
     "cors": ("cors", CorsSection),
     "service": ("service", ServiceSection),
     "filters": ("filters", FiltersSection),
+    "oslo_policy": ("oslo_policy", OsloPolicySection),
 }
 
 # Sections whose options belong to other libraries' conventions; accepted as written.
-FREE_FORM_SECTIONS = ("keystone_authtoken", "trustee", "oslo_policy")
+FREE_FORM_SECTIONS = ("keystone_authtoken", "trustee")
 # Sections of plugins, kept as written for the plugin that owns them (``[filter:stamp]``,
 # ``[notifier:chat]``).
 FREE_FORM_PREFIXES = ("filter:", "notifier:")
@@ -266,6 +300,7 @@ class Config:
     cors: CorsSection = field(default_factory=CorsSection)
     service: ServiceSection = field(default_factory=ServiceSection)
     filters: FiltersSection = field(default_factory=FiltersSection)
+    oslo_policy: OsloPolicySection = field(default_factory=OsloPolicySection)
     free_form: dict = field(default_factory=dict)
     source: str | None = None
 
@@ -351,13 +386,33 @@ def _parse(section, fld, text):
     return value
 
 
+# Where zaqar.conf is looked for when none is named, in order; policy files too.
+CONFIG_DIRS = ("~/.zaqar", "/etc/zaqar")
+
+
 def default_config_path():
     """The config file used when none is named: ``~/.zaqar/zaqar.conf`` if it exists, else
     ``/etc/zaqar/zaqar.conf`` if it exists, else ``None`` (built-in defaults)."""
-    for path in (os.path.expanduser("~/.zaqar/zaqar.conf"), "/etc/zaqar/zaqar.conf"):
+    for directory in CONFIG_DIRS:
+        path = os.path.join(os.path.expanduser(directory), "zaqar.conf")
         if os.path.exists(path):
             return path
     return None
+
+
+def search_dirs(source):
+    """The directories a file named by a relative path is looked for in, in order: the
+    directory of the config file in use (``source``, when there is one), ``~/.zaqar``,
+    ``/etc/zaqar``.
+
+    :param source: :attr:`Config.source`.
+    """
+    dirs = [os.path.dirname(os.path.abspath(source))] if source else []
+    for directory in CONFIG_DIRS:
+        expanded = os.path.expanduser(directory)
+        if expanded not in dirs:
+            dirs.append(expanded)
+    return dirs
 
 
 def load(path=None, overrides=()):

@@ -296,11 +296,21 @@ class IAuthenticator(Interface):
 
 
 class IPolicy(Interface):
-    """Decides whether a caller may run an operation."""
+    """Decides whether a caller may run an operation.  Both methods answer at once (no
+    Deferred) and cheaply: the core asks before every operation."""
 
     def enforce(rule, context):
         """:param rule: a rule name such as ``"queues:create"``.
-        :raises zaqar_tw.errors.Forbidden: when the caller may not.
+        :param context: the caller's :class:`zaqar_tw.context.RequestContext`.
+        :raises zaqar_tw.errors.Forbidden: when the caller may not (403, "You are not
+            authorized to complete this action.").
+        """
+
+    def allows(rule, context):
+        """:param rule: a rule name, as for :meth:`enforce`.
+        :param context: the caller's :class:`zaqar_tw.context.RequestContext`.
+        :returns: whether the caller passes ``rule`` (a rule the policy does not know is
+            decided by its default rule, else refused).
         """
 
 

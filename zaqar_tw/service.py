@@ -1,7 +1,8 @@
 """Build the running service from a :class:`~zaqar_tw.config.Config`: one ``MultiService``.
 
 Children, in start order: the embedded Redis (only when the store URI is ``embedded``), the
-store, the notifications, then the listeners.  They stop in reverse, one after the other, so
+store, the policy file watch (unless ``[oslo_policy] reload_interval`` is 0), the
+notifications, then the listeners.  They stop in reverse, one after the other, so
 the listeners close first, the notifications in progress get a bounded time to finish, and
 the store closes before its Redis goes away.
 """
@@ -97,8 +98,9 @@ class NotificationService(Service):
 
 
 def check(config):
-    """Refuse what this version cannot serve: things not built yet, and a Redis URI that
-    does not parse (other stores check their URIs when built).
+    """Refuse what this version cannot serve: things not built yet, a Redis URI that does
+    not parse (other stores check their URIs when built), and policy files that cannot be
+    used.
 
     :raises ConfigError: naming the option.
     """
@@ -119,6 +121,9 @@ def check(config):
             raise ConfigError(
                 f"--store: {exc} (from --store or [drivers:message_store:redis] uri)"
             ) from None
+    from zaqar_tw.auth import policy
+
+    policy.check(config)
 
 
 def makeService(config, reactor, clock=None):
@@ -130,6 +135,7 @@ def makeService(config, reactor, clock=None):
     :returns: a :class:`ZaqarService`.
     :raises ConfigError: the configuration asks for something this version cannot do.
     """
+    from zaqar_tw.auth.policy import OsloPolicy, PolicyReloadService
     from zaqar_tw.core import Core
     from zaqar_tw.transport.rest.app import RestApi
 
@@ -174,7 +180,11 @@ def makeService(config, reactor, clock=None):
     if filters:
         log.info("message filters: {names}", names=", ".join(filters.names))
     notifiers = plugins.notifiers(config, reactor)
-    core = Core(config, storage, clock, filters=filters, notifiers=notifiers)
+    policy = OsloPolicy(config)
+    reload_interval = config.oslo_policy.reload_interval
+    if reload_interval:
+        PolicyReloadService(policy, reload_interval, clock).setServiceParent(top)
+    core = Core(config, storage, clock, policy=policy, filters=filters, notifiers=notifiers)
     log.info(
         "notifiers: {names} (subscriber types: {types})",
         names=", ".join(config.notification.notifiers) or "none",

@@ -1,9 +1,7 @@
-"""Fixtures of the notification tests: a real HTTP subscriber on 127.0.0.1, and a log
-observer collecting what the dispatcher logs."""
+"""Fixtures of the notification tests: a real HTTP subscriber on 127.0.0.1 (the log observer
+``logged`` is in tests/conftest.py)."""
 
-import pytest
 import pytest_twisted
-from twisted.logger import globalLogPublisher
 
 from tests.notify.receiver import Receiver
 
@@ -16,12 +14,3 @@ async def receiver():
     started = await Receiver(reactor).start()
     yield started
     await started.stop()
-
-
-@pytest.fixture
-def logged():
-    """The events logged during the test (``twisted.logger`` dicts), in order."""
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)

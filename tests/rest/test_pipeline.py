@@ -284,23 +284,20 @@ async def test_parameter_errors_beat_body_errors(api):
     )
 
 
-def _admin_only_claims():
-    from zaqar_tw.auth.policy import DefaultPolicy
-
-    return DefaultPolicy({"claims:create": "role:admin"})
+ADMIN_ONLY_CLAIMS = {"claims:create": "role:admin"}
 
 
-@pytest.mark.parametrize("policy", [_admin_only_claims()])
+@pytest.mark.parametrize("policy_rules", [ADMIN_ONLY_CLAIMS])
 @pytest_twisted.ensureDeferred
-async def test_invalid_queue_name_beats_policy(api, policy):
+async def test_invalid_queue_name_beats_policy(api, policy_rules):
     """The queue name is checked before the policy (hook 7 before hook 9)."""
     reply = await api.post("/v2/queues/bad@name/claims", json={})
     assert_json_error(reply, 400, *BAD_QUEUE)
 
 
-@pytest.mark.parametrize("policy", [_admin_only_claims()])
+@pytest.mark.parametrize("policy_rules", [ADMIN_ONLY_CLAIMS])
 @pytest_twisted.ensureDeferred
-async def test_policy_beats_parameter_and_body_errors(api, policy):
+async def test_policy_beats_parameter_and_body_errors(api, policy_rules):
     """A caller the policy refuses gets 403 before any parameter or body check."""
     reply = await api.post("/v2/queues/q/claims?limit=x", data=b"{not json")
     assert_json_error(

@@ -649,17 +649,15 @@ async def test_other_methods_are_not_allowed(api, method, path, allow):
     assert reply.headers["allow"] == allow
 
 
-def _subscriptions_for_admins():
-    from zaqar_tw.auth.policy import DefaultPolicy
-
-    return DefaultPolicy({f"subscription:{verb}": "role:admin"
-                          for verb in ("create", "get_all", "get", "update", "delete",
-                                       "confirm")})
+SUBSCRIPTIONS_FOR_ADMINS = {
+    f"subscription:{verb}": "role:admin"
+    for verb in ("create", "get_all", "get", "update", "delete", "confirm")
+}
 
 
-@pytest.mark.parametrize("policy", [_subscriptions_for_admins()])
+@pytest.mark.parametrize("policy_rules", [SUBSCRIPTIONS_FOR_ADMINS])
 @pytest_twisted.ensureDeferred
-async def test_policy_rules(api, policy):
+async def test_policy_rules(api, policy_rules):
     """Each operation enforces its ``subscription:*`` rule before reading its body."""
     admin = {"X-Roles": "admin"}
     subscription_id = (await api.post(Q, json={"subscriber": HOOK}, headers=admin)

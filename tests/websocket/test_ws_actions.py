@@ -5,9 +5,6 @@ import uuid
 
 import pytest
 import pytest_twisted
-from zope.interface import implementer
-
-from zaqar_tw.interfaces import IPolicy
 
 BAD_NAME = "The format of the submitted queue name or project id is not valid."
 LIMIT = "Limit must be at least 1 and may not be greater than 20."
@@ -599,20 +596,9 @@ async def test_claim_delete_errors(client):
 # Store down, policy, unexpected errors.
 
 
-@implementer(IPolicy)
-class _DenyQueues:
-    """Refuses queue creation (a policy file that says so)."""
-
-    def enforce(self, rule, context):
-        from zaqar_tw.errors import Forbidden
-
-        if rule == "queues:create":
-            raise Forbidden("You are not authorized to complete this action.")
-
-
-@pytest.mark.parametrize("policy", [_DenyQueues()])
+@pytest.mark.parametrize("policy_rules", [{"queues:create": "!"}])
 @pytest_twisted.ensureDeferred
-async def test_policy_applies_as_on_rest(client, policy):
+async def test_policy_applies_as_on_rest(client, policy_rules):
     """The core's policy refuses over WebSocket as over REST: 403."""
     reply = await client.request("queue_create", {"queue_name": "q"})
     assert_error(reply, 403, "You are not authorized to complete this action.")

@@ -4,7 +4,6 @@ REST and WebSocket parse, authenticate and format; everything else (validation, 
 calls to the store) happens here.
 """
 
-from zaqar_tw.auth.policy import DefaultPolicy
 from zaqar_tw.auth.signed_url import UrlSigner
 from zaqar_tw.core.claims import ClaimOperations
 from zaqar_tw.core.health import HealthOperations
@@ -22,7 +21,8 @@ class Core:
     :param config: the :class:`zaqar_tw.config.Config`.
     :param storage: the IStorage provider.
     :param clock: the IReactorTime every notion of "now" comes from.
-    :param policy: the IPolicy provider (default: the built-in rules).
+    :param policy: the IPolicy provider (default: an
+        :class:`~zaqar_tw.auth.policy.OsloPolicy` built from the config, read once).
     :param filters: the :class:`~zaqar_tw.filters.FilterChain` (default: built from the
         config's ``[filters]``, see :func:`zaqar_tw.plugins.filter_chain`).
     :param notifiers: the enabled INotifier providers (default: none, so no subscription
@@ -35,7 +35,10 @@ class Core:
     """
 
     def __init__(self, config, storage, clock, policy=None, filters=None, notifiers=()):
-        policy = policy or DefaultPolicy()
+        if policy is None:
+            from zaqar_tw.auth.policy import OsloPolicy
+
+            policy = OsloPolicy(config)
         filters = filter_chain(config) if filters is None else filters
         self.dispatcher = Dispatcher(config, storage, notifiers, filters, clock)
         parts = (config, storage, clock, policy, filters, self.dispatcher)
