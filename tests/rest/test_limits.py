@@ -11,9 +11,8 @@ from zaqar_tw.auth.policy import DEFAULT_RULES, DefaultPolicy
 HOOK = "http://127.0.0.1:9/hook"
 # Writes: 2 at once, then one every 2 s.
 SLOW_WRITES = (("limits", "write_rate", "0.5"), ("limits", "write_burst", "2"))
-# Projects named in [limits:PROJECT] sections, fresh per run (buckets outlive a test).
+# A project named in [limits:PROJECT] sections, fresh per run (buckets outlive a test).
 GOLD = uuid.uuid4().hex
-SILVER = uuid.uuid4().hex
 MESSAGE = {"messages": [{"body": 1}]}
 
 
@@ -138,10 +137,13 @@ async def test_exemption_by_rule(api, policy):
 
 
 @pytest.mark.zaqar_config(("limits", "write_rate", "0.5"), ("limits", "write_burst", "1"),
-                          ("limits:" + GOLD, "write_burst", "3"))
+                          ("limits", "max_queues_per_project", "1"),
+                          ("limits:" + GOLD, "write_burst", "3"),
+                          ("limits:" + GOLD, "max_queues_per_project", "0"))
 @pytest_twisted.ensureDeferred
-async def test_a_project_section_sets_its_own_rate(api):
-    """[limits:PROJECT] gives that project its own burst; others keep [limits]'."""
+async def test_a_project_section_sets_its_own_limits(api):
+    """[limits:PROJECT] gives that project its own burst, and 0 lifts its queue quota;
+    others keep [limits]'."""
     gold = {"X-Project-ID": GOLD}
     for name in "abc":
         assert (await api.put(f"/v2/queues/{name}", headers=gold)).status == 201
@@ -149,6 +151,9 @@ async def test_a_project_section_sets_its_own_rate(api):
                  retry=2)
     assert (await api.put("/v2/queues/a")).status == 201
     rate_limited(await api.put("/v2/queues/b"), "write", 1, 0.5, window=2, retry=2)
+    api.advance(2)
+    quota_exceeded(await api.put("/v2/queues/b"),
+                   "Queue quota exceeded: a project may have at most 1 queues.")
 
 
 # Quotas.
@@ -209,15 +214,3 @@ async def test_subscription_quota(api):
     assert (again.status, again.json) == (201, first.json)
     api.advance(60)
     assert (await api.post(path, json={"subscriber": HOOK + "2"})).status == 201
-
-
-@pytest.mark.zaqar_config(("limits", "max_queues_per_project", "1"),
-                          ("limits:" + SILVER, "max_queues_per_project", "0"))
-@pytest_twisted.ensureDeferred
-async def test_a_project_section_lifts_a_quota(api):
-    """0 in a project's section means no quota for that project."""
-    silver = {"X-Project-ID": SILVER}
-    for name in "abc":
-        assert (await api.put(f"/v2/queues/{name}", headers=silver)).status == 201
-    assert (await api.put("/v2/queues/a")).status == 201
-    assert (await api.put("/v2/queues/b")).status == 429
