@@ -140,7 +140,7 @@ class RateLimited(TooManyRequests):
         self.retry_after = max(1, math.ceil(wait))
         window = max(1, math.ceil(burst / rate))
         super().__init__(
-            f"Rate limit exceeded for {policy} requests: {burst} at once, {rate:g} per second "
+            f"Rate limit exceeded for {policy} requests: {burst} at once, {rate:.15g} per second "
             f"on average. Retry in {self.retry_after} s.",
             headers={
                 "Retry-After": self.retry_after,
