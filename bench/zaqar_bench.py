@@ -444,29 +444,30 @@ def children_of(pid):
 class ZaqarTw(Server):
     """``twistd -n zaqar`` on a Redis database of the benchmark's.
 
-    :param notification: ``[notification]`` options to set (a config file of their own is
+    :param options: ``{section: {option: value}}`` to set (a config file of their own is
         written in the server's private HOME), or ``None``.
     """
 
     name = "zaqar-tw"
 
     def __init__(self, redis, db, cpus, log_path, workers=1, websocket=False,
-                 notification=None):
+                 options=None):
         super().__init__(cpus, log_path)
         self.store = redis.uri(db)
         self.workers = workers
-        self.notification = notification or {}
+        self.options = {section: found for section, found in (options or {}).items() if found}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_port = free_port() if websocket else None
         self.ws_url = f"ws://127.0.0.1:{self.ws_port}" if websocket else None
         self._home = tempfile.mkdtemp(prefix="zaqar-bench-home-")
         self._config = []
-        if self.notification:
+        if self.options:
             path = os.path.join(self._home, "zaqar.conf")
             with open(path, "w", encoding="utf-8") as handle:
-                handle.write("[notification]\n" + "".join(
-                    f"{key} = {value}\n" for key, value in self.notification.items()))
+                for section, values in self.options.items():
+                    handle.write(f"[{section}]\n" + "".join(
+                        f"{key} = {value}\n" for key, value in values.items()))
             self._config = ["--config", path]
 
     def argv(self):
@@ -842,18 +843,28 @@ def parse_args(argv=None):
     parser.add_argument("--max-backlog", type=int, default=None,
                         help="notify: the server's [notification] max_backlog (default: "
                              "the service's, 10000)")
+    parser.add_argument("--limit", action="append", default=[], metavar="OPTION=VALUE",
+                        help="set [limits] OPTION of the server, e.g. write_rate=1000000 "
+                             "(repeatable; default: no limits)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     return parser.parse_args(argv)
 
 
-def notification_options(args):
-    """The ``[notification]`` options of zaqar-tw that the command line sets."""
-    options = {}
+def server_options(args):
+    """The ``{section: {option: value}}`` of zaqar-tw that the command line sets:
+    ``[notification]`` and ``[limits]``."""
+    notification = {}
     if args.notifier_workers is not None:
-        options["max_notifier_workers"] = args.notifier_workers
+        notification["max_notifier_workers"] = args.notifier_workers
     if args.max_backlog is not None:
-        options["max_backlog"] = args.max_backlog
-    return options
+        notification["max_backlog"] = args.max_backlog
+    limits = {}
+    for setting in args.limit:
+        name, equals, value = setting.partition("=")
+        if not equals:
+            raise SystemExit(f"--limit {setting}: expected OPTION=VALUE")
+        limits[name.strip()] = value.strip()
+    return {"notification": notification, "limits": limits}
 
 
 def redis_target(address, load_cpus):
@@ -918,11 +929,13 @@ def main(argv=None):
                              workers=args.workers,
                              websocket=any(w in WS_WORKLOADS + (IDLE_WORKLOAD,)
                                            for w in workloads),
-                             notification=notification_options(args)).start()
+                             options=server_options(args)).start()
             url = server.url
             say(f"pinning: zaqar-tw {server.pinning()} (taskset -c {server_cpus}); "
                 f"wrk on CPU {load_cpus} (taskset -c {load_cpus}, 1 thread, "
                 f"{args.connections} connections); {redis.describe()}")
+            if args.limit:
+                say(f"limits: {', '.join(args.limit)}")
         else:
             say(f"pinning: server at {url} as you started it; wrk on CPU {load_cpus} "
                 f"(taskset -c {load_cpus}, 1 thread, {args.connections} connections)")

@@ -83,6 +83,12 @@ def test_missing_named_file_is_an_error(tmp_path):
     ("[transport]\ndefault_claim_ttl = 10\n", "[transport] default_claim_ttl"),
     ("[service]\nworkers = 0\n", "[service] workers"),
     ("no section header\n", "cannot read config file"),
+    ("[limits]\nwrite_rate = -1\n", "[limits] write_rate"),
+    ("[limits]\nread_rate = nan\n", "[limits] read_rate: bad value 'nan': must be a finite"),
+    ("[limits]\nclaim_burst = 1.5\n", "[limits] claim_burst"),
+    ("[limits:p1]\nmax_queues = 3\n", "'max_queues' in [limits:p1]"),
+    ("[limits:p1]\nmax_queues_per_project = -3\n", "[limits:p1] max_queues_per_project"),
+    ("[limits:]\nread_rate = 1\n", "[limits:]: the section name must end with a project id"),
 ])
 def test_bad_file_names_the_culprit(tmp_path, text, named):
     """An unknown section or option, or a bad value, is an error naming it and the file."""
@@ -104,6 +110,21 @@ def test_cross_option_rule():
     with pytest.raises(ConfigError, match="default_message_ttl"):
         config.load(None, [("transport", "default_message_ttl", "100000"),
                            ("transport", "max_message_ttl", "60000")])
+
+
+def test_project_limits_override_the_limits_section(tmp_path):
+    """A [limits:PROJECT] section sets options for that project only, on top of [limits],
+    whichever comes first in the file."""
+    path = write(tmp_path / "z.conf", (
+        "[limits:gold]\nwrite_rate = 50\nmax_queues_per_project = 0\n"
+        "[limits]\nwrite_rate = 5\nwrite_burst = 10\nmax_queues_per_project = 20\n"
+    ))
+    loaded = config.load(path)
+    assert loaded.project_limits == {"gold": {"write_rate": 50.0, "max_queues_per_project": 0}}
+    gold, other = loaded.limits_of("gold"), loaded.limits_of("other")
+    assert (gold.write_rate, gold.write_burst, gold.max_queues_per_project) == (50.0, 10, 0)
+    assert (other.write_rate, other.write_burst, other.max_queues_per_project) == (5.0, 10, 20)
+    assert other is loaded.limits
 
 
 def test_free_form_sections_are_kept(tmp_path):

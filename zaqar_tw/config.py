@@ -9,6 +9,7 @@ of the wrong type, raises :class:`ConfigError` naming it.
 
 import configparser
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -247,6 +248,31 @@ class FiltersSection:
 
 
 @dataclass
+class LimitsSection:
+    """``[limits]``: request rates and quotas of each project (``0``: no limit); a
+    ``[limits:PROJECT]`` section sets other values for one project.
+
+    ``<class>_rate`` is the requests per second a project may make on average in an
+    operation class (read, write, claim, admin: see :mod:`zaqar_tw.core.limits`), and
+    ``<class>_burst`` how many it may make at once (``0``: one second's worth, at least 1):
+    a token bucket kept in the store, so it holds across nodes and workers.  The quotas
+    count queues per project, and live messages and subscriptions per queue.
+    """
+
+    read_rate: float = _opt(0.0, minimum=0.0, maximum=1e6)
+    read_burst: int = _opt(0, minimum=0, maximum=10**9)
+    write_rate: float = _opt(0.0, minimum=0.0, maximum=1e6)
+    write_burst: int = _opt(0, minimum=0, maximum=10**9)
+    claim_rate: float = _opt(0.0, minimum=0.0, maximum=1e6)
+    claim_burst: int = _opt(0, minimum=0, maximum=10**9)
+    admin_rate: float = _opt(0.0, minimum=0.0, maximum=1e6)
+    admin_burst: int = _opt(0, minimum=0, maximum=10**9)
+    max_queues_per_project: int = _opt(0, minimum=0)
+    max_messages_per_queue: int = _opt(0, minimum=0)
+    max_subscriptions_per_queue: int = _opt(0, minimum=0)
+
+
+@dataclass
 class ServiceSection:
     """``[service]``: how this process serves (zaqar-tw's own options).
 
@@ -275,7 +301,10 @@ SECTIONS = {
     "service": ("service", ServiceSection),
     "filters": ("filters", FiltersSection),
     "oslo_policy": ("oslo_policy", OsloPolicySection),
+    "limits": ("limits", LimitsSection),
 }
+# ``[limits:PROJECT]``: the ``[limits]`` options of one project.
+PROJECT_LIMITS_PREFIX = "limits:"
 
 # Sections whose options belong to other libraries' conventions; accepted as written.
 FREE_FORM_SECTIONS = ("keystone_authtoken", "trustee")
@@ -301,6 +330,8 @@ class Config:
     service: ServiceSection = field(default_factory=ServiceSection)
     filters: FiltersSection = field(default_factory=FiltersSection)
     oslo_policy: OsloPolicySection = field(default_factory=OsloPolicySection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    project_limits: dict = field(default_factory=dict)
     free_form: dict = field(default_factory=dict)
     source: str | None = None
 
@@ -322,6 +353,9 @@ class Config:
         if section in FREE_FORM_SECTIONS or section.startswith(FREE_FORM_PREFIXES):
             self.free_form.setdefault(section, {})[name] = value
             return
+        if section.startswith(PROJECT_LIMITS_PREFIX):
+            self._set_project_limit(section, name, value)
+            return
         if section not in SECTIONS:
             raise ConfigError(
                 f"unknown section [{section}] (known: {', '.join(sorted(SECTIONS))})"
@@ -333,6 +367,25 @@ class Config:
                 f"unknown option {name!r} in [{section}] (known: {', '.join(fields)})"
             )
         setattr(getattr(self, attr), name, _parse(section, fields[name], value))
+
+    def _set_project_limit(self, section, name, value):
+        """Record one option of ``[limits:PROJECT]`` in :attr:`project_limits` (project to
+        ``{option: value}``; the other options come from ``[limits]``)."""
+        project = section[len(PROJECT_LIMITS_PREFIX):]
+        if not project:
+            raise ConfigError(f"[{section}]: the section name must end with a project id")
+        fields = {f.name: f for f in dataclasses.fields(LimitsSection)}
+        if name not in fields:
+            raise ConfigError(
+                f"unknown option {name!r} in [{section}] (known: {', '.join(fields)})"
+            )
+        self.project_limits.setdefault(project, {})[name] = _parse(section, fields[name], value)
+
+    def limits_of(self, project):
+        """:returns: the :class:`LimitsSection` that applies to ``project``: ``[limits]``
+        with its ``[limits:PROJECT]`` options on top."""
+        overrides = self.project_limits.get(project)
+        return self.limits if not overrides else dataclasses.replace(self.limits, **overrides)
 
 
 def _endpoint(explicit, port, bind):
@@ -367,6 +420,8 @@ def _parse(section, fld, text):
             value = int(text)
         elif "float" in str(kind):
             value = float(text)
+            if not math.isfinite(value):
+                raise ValueError("must be a finite number")
         elif "list" in str(kind):
             return [item.strip() for item in text.split(",") if item.strip()]
         else:

@@ -5,6 +5,8 @@ The core and the stores raise these; each transport renders them in one place (R
 description of the wire contract, so a transport never has to guess what went wrong.
 """
 
+import math
+
 
 class ZaqarError(Exception):
     """Base of every error a client may see.
@@ -112,6 +114,72 @@ class Conflict(ZaqarError):
 
     status = 409
     title = "Resource conflict"
+
+
+class TooManyRequests(ZaqarError):
+    """429: a limit of the caller's project is reached (see :mod:`zaqar_tw.core.limits`).
+
+    :ivar retry_after: whole seconds after which a retry may succeed, or ``None`` when no
+        wait helps (a quota frees only when something is deleted or expires).
+    """
+
+    status = 429
+    title = "Too many requests"
+    retry_after = None
+
+
+class RateLimited(TooManyRequests):
+    """429: the project made more requests of one class than its token bucket allows.
+
+    The HTTP headers are ``Retry-After`` and the ``RateLimit-Policy`` and ``RateLimit``
+    fields of draft-ietf-httpapi-ratelimit-headers-11 (structured fields, one policy per
+    class named after it): ``RateLimit-Policy: "write";q=<burst>;w=<seconds an empty
+    bucket takes to fill>`` and ``RateLimit: "write";r=<requests left>;t=<seconds until
+    the next one>``.
+
+    :param policy: the class of the operation (``"read"``, ``"write"``...).
+    :param rate: the requests per second the bucket refills with.
+    :param burst: the bucket's size.
+    :param remaining: the whole requests left in the bucket.
+    :param wait: seconds until the next request is allowed.
+    """
+
+    def __init__(self, policy, rate, burst, remaining, wait):
+        self.retry_after = max(1, math.ceil(wait))
+        window = max(1, math.ceil(burst / rate))
+        super().__init__(
+            f"Rate limit exceeded for {policy} requests: {burst} at once, {rate:.15g} per second "
+            f"on average. Retry in {self.retry_after} s.",
+            headers={
+                "Retry-After": self.retry_after,
+                "RateLimit-Policy": f'"{policy}";q={burst};w={window}',
+                "RateLimit": f'"{policy}";r={remaining};t={self.retry_after}',
+            },
+        )
+
+
+class QuotaExceeded(TooManyRequests):
+    """429: the request would take a project or a queue past a quota.
+
+    It carries no ``Retry-After``: a quota does not refill with time.
+
+    :param quota: ``"queues"`` (per project), ``"messages"`` (live messages per queue) or
+        ``"subscriptions"`` (live subscriptions per queue).
+    :param limit: the quota's value.
+    """
+
+    title = "Quota exceeded"
+    _TEXTS = {
+        "queues": "Queue quota exceeded: a project may have at most {} queues.",
+        "messages": "Message quota exceeded: a queue may hold at most {} messages.",
+        "subscriptions": "Subscription quota exceeded: a queue may have at most {} "
+                         "subscriptions.",
+    }
+
+    def __init__(self, quota, limit):
+        self.quota = quota
+        self.limit = limit
+        super().__init__(self._TEXTS[quota].format(limit))
 
 
 class UnsupportedMediaType(ZaqarError):

@@ -24,6 +24,12 @@ Storage contracts in brief (``tests/storage/`` checks them against every store):
   than now.
 * A caller sees its own completed writes: a read issued after an earlier write's Deferred
   fired reflects that write.
+* Quotas: the methods that may create a queue take ``max_queues``, and those that add
+  messages or subscriptions ``max_messages`` or ``max_subscriptions`` (``0``: no quota).
+  The core passes one only while it is set, so a store that predates quotas keeps working
+  without them.  The check and the write are one atomic step, so concurrent requests (on
+  any node) never take a queue or project past its quota; over it, the call fails with
+  :class:`zaqar_tw.errors.QuotaExceeded` and changes nothing.
 """
 
 from zope.interface import Attribute, Interface
@@ -32,12 +38,15 @@ from zope.interface import Attribute, Interface
 class IQueueStore(Interface):
     """Queues of a project and their metadata."""
 
-    def create(project, name, metadata):
+    def create(project, name, metadata, max_queues=0):
         """Create the queue unless it exists.
 
         :param metadata: a dict (already validated) stored as the queue's metadata.
+        :param max_queues: the most queues the project may have (``0``: no quota).
         :returns: Deferred firing with ``True`` if created, ``False`` if it already existed
             (its metadata is then left untouched).
+        :raises zaqar_tw.errors.QuotaExceeded: (``"queues"``) the queue does not exist and
+            the project has ``max_queues`` queues already.
         """
 
     def exists(project, name):
@@ -96,17 +105,21 @@ class IQueueStore(Interface):
 class IMessageStore(Interface):
     """Messages of a queue, in FIFO order."""
 
-    def post(project, queue, messages, client_id):
+    def post(project, queue, messages, client_id, max_messages=0, max_queues=0):
         """Append messages atomically (all or none), creating the queue if needed.
 
         :param messages: a list of ``{"ttl": int, "delay": int, "body": <JSON value>}`` dicts,
             optionally with ``"checksum": str``.
         :param client_id: the poster's normalised Client-ID (used by ``echo``).
+        :param max_messages: the most unexpired messages (delayed and claimed ones included)
+            the queue may hold once they are added (``0``: no quota).
+        :param max_queues: as for :meth:`IQueueStore.create`, when the queue is new.
         :returns: Deferred firing with ``(ids, subscribed)``: the new ids, in input order,
             and whether the queue may have subscriptions to notify: ``True`` when it has a
             live one (a store may also answer ``True`` when all have expired); ``False``
             spares the notification dispatcher a look at the subscriptions, so a store
             answers it from the same round trip as the post.
+        :raises zaqar_tw.errors.QuotaExceeded: ``"messages"`` or ``"queues"``.
         """
 
     def list(project, queue, marker=None, limit=10, echo=False, client_id=None,
@@ -199,14 +212,18 @@ class ISubscriptionStore(Interface):
     start unconfirmed.
     """
 
-    def create(project, queue, subscriber, ttl, options):
+    def create(project, queue, subscriber, ttl, options, max_subscriptions=0, max_queues=0):
         """Subscribe ``subscriber`` to the queue, creating the queue (with metadata ``{}``)
         if needed.
 
         :param options: a dict (already validated), stored as given.
+        :param max_subscriptions: the most live subscriptions the queue may have once this
+            one is added (``0``: no quota).
+        :param max_queues: as for :meth:`IQueueStore.create`, when the queue is new.
         :returns: Deferred firing with ``(subscription, created)``: the new subscription and
             ``True``; or, when a live subscription of the queue already has this subscriber,
-            that one (left unchanged) and ``False``.
+            that one (left unchanged) and ``False`` (no quota applies then).
+        :raises zaqar_tw.errors.QuotaExceeded: ``"subscriptions"`` or ``"queues"``.
         """
 
     def get(project, queue, subscription_id):
@@ -252,6 +269,29 @@ class ISubscriptionStore(Interface):
         """
 
 
+class IRateStore(Interface):
+    """Token buckets of projects, kept in the store so that every node and worker sharing
+    it draws from the same ones (request rate limits, ``[limits]``).
+
+    A bucket holds up to ``burst`` tokens and gains ``rate`` tokens a second; each request
+    takes one.  A bucket never used, or idle long enough to fill up, is full.  Buckets are
+    named per project (the core names them after operation classes: ``"read"``,
+    ``"write"``...); buckets of different projects or names are independent.
+    """
+
+    def take(project, bucket, rate, burst):
+        """Take one token from the bucket, atomically, if it holds a whole one.
+
+        :param rate: tokens gained per second of the store's clock (``> 0``).
+        :param burst: the bucket's size in tokens (``>= 1``).  ``rate`` and ``burst`` are
+            those of the request: a bucket follows whatever it is called with.
+        :returns: Deferred firing with ``(taken, remaining, wait)``: whether a token was
+            taken; the whole tokens left; and the seconds (float) until the bucket next
+            gains a whole token (``0`` when it is full), i.e. when a refused request
+            could succeed.
+        """
+
+
 class IStorage(Interface):
     """A storage back end: the controllers of each resource plus its lifecycle."""
 
@@ -259,6 +299,10 @@ class IStorage(Interface):
     messages = Attribute("The IMessageStore provider.")
     claims = Attribute("The IClaimStore provider.")
     subscriptions = Attribute("The ISubscriptionStore provider.")
+    rates = Attribute(
+        "The IRateStore provider, or None for a store that keeps no token buckets (the "
+        "service then refuses to start with a [limits] rate set)."
+    )
 
     def connect():
         """Start using the back end (the service calls it once, at start-up).

@@ -7,7 +7,12 @@ import uuid
 import pytest_twisted
 
 from zaqar_tw.storage.redis.connection import RedisConnection
-from zaqar_tw.storage.redis.keys import queue_index_key, queue_keys, subscription_keys
+from zaqar_tw.storage.redis.keys import (
+    queue_index_key,
+    queue_keys,
+    rate_key,
+    subscription_keys,
+)
 from zaqar_tw.storage.redis.store import RedisStorage
 from zaqar_tw.storage.redis.uri import parse_uri
 
@@ -236,30 +241,88 @@ async def command_counts(connection):
     }
 
 
-@pytest_twisted.ensureDeferred
-async def test_listing_subscriptions_costs_one_round_trip(tmp_path, clock, project):
-    """The dispatcher lists a queue's subscriptions after every post: one script call, which
-    on a queue without subscriptions runs a single ZRANGEBYLEX."""
+@pytest_twisted.async_yield_fixture
+async def counted(tmp_path, clock):
+    """``(store, inspector)``: a Redis store on a private redis-server, whose command
+    counts only the test's calls change, and a connection to that server."""
     from twisted.internet import reactor
 
     server = RedisServer(tmp_path)
     await server.start()
     storage = RedisStorage(reactor, server.uri, clock=clock)
-    inspect = None
+    inspect = RedisConnection(reactor, parse_uri(server.uri))
     try:
         await storage.connect()
-        await storage.queues.create(project, "q", {})
-        inspect = RedisConnection(reactor, parse_uri(server.uri))
         await inspect.connect()
-        await inspect.execute("CONFIG", "RESETSTAT")
-        assert await storage.subscriptions.list(project, "q", limit=100) == []
-        assert await command_counts(inspect) == {"evalsha": 1, "zrangebylex": 1}
-        await storage.subscriptions.create(project, "q", "http://a", 3600, {})
-        await inspect.execute("CONFIG", "RESETSTAT")
-        assert len(await storage.subscriptions.list(project, "q", limit=100)) == 1
-        assert (await command_counts(inspect))["evalsha"] == 1
+        yield storage, inspect
     finally:
-        if inspect is not None:
-            await inspect.close()
+        await inspect.close()
         await storage.close()
         server.kill()
+
+
+@pytest_twisted.ensureDeferred
+async def test_listing_subscriptions_costs_one_round_trip(counted, project):
+    """The dispatcher lists a queue's subscriptions after every post: one script call, which
+    on a queue without subscriptions runs a single ZRANGEBYLEX."""
+    storage, inspect = counted
+    await storage.queues.create(project, "q", {})
+    await inspect.execute("CONFIG", "RESETSTAT")
+    assert await storage.subscriptions.list(project, "q", limit=100) == []
+    assert await command_counts(inspect) == {"evalsha": 1, "zrangebylex": 1}
+    await storage.subscriptions.create(project, "q", "http://a", 3600, {})
+    await inspect.execute("CONFIG", "RESETSTAT")
+    assert len(await storage.subscriptions.list(project, "q", limit=100)) == 1
+    assert (await command_counts(inspect))["evalsha"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_project_keys_share_the_project_tag(storage, clock):
+    """A project's token buckets carry the tag of its queue index, not of a queue; a bucket
+    lives (as garbage collection) until it is full again plus a minute, on the service
+    clock."""
+    project = "odd{pro/ject}%" + uuid.uuid4().hex
+    await storage.queues.create(project, "q", {}, max_queues=3)
+    for _ in range(10):
+        assert (await storage.rates.take(project, "write", 1.0, 10))[0]
+    key = rate_key(project, "write")
+    assert tag_of(key) == tag_of(queue_index_key(project)) != tag_of(queue_keys(project, "q")[0])
+    inspect = await inspector()
+    try:
+        assert await keys_matching(inspect, "*" + project[-32:] + "*:rate:*") == {key}
+        assert 69_000 <= await inspect.execute("PTTL", key) <= 70_000
+        clock.advance(5)
+        assert (await storage.rates.take(project, "write", 1.0, 10))[0]
+        assert 65_000 <= await inspect.execute("PTTL", key) <= 66_000
+    finally:
+        await inspect.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_limits_cost_in_round_trips(counted, project):
+    """A token take is one script call; under a queue quota, a post to an existing queue is
+    still one script call (the admission runs only for a new queue), and so is a
+    subscription."""
+    storage, inspect = counted
+
+    async def scripts_run(call):
+        await inspect.execute("CONFIG", "RESETSTAT")
+        await call()
+        return (await command_counts(inspect))["evalsha"]
+
+    take = storage.rates.take
+    post = storage.messages.post
+    subscribe = storage.subscriptions.create
+    one = [{"ttl": 60, "body": 1}]
+    assert await scripts_run(lambda: take(project, "read", 5.0, 5)) == 1
+    assert await scripts_run(lambda: post(project, "q", one, "c", max_queues=2)) == 3
+    assert await scripts_run(
+        lambda: post(project, "q", one, "c", max_queues=2, max_messages=5)
+    ) == 1
+    assert await scripts_run(
+        lambda: subscribe(project, "q", "http://a", 60, {}, max_queues=2, max_subscriptions=5)
+    ) == 1
+    assert await scripts_run(
+        lambda: subscribe(project, "r", "http://a", 60, {}, max_queues=2)
+    ) == 3
+    assert await scripts_run(lambda: storage.queues.create(project, "r", {}, max_queues=2)) == 2

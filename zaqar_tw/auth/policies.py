@@ -14,6 +14,7 @@ from oslo_policy import policy
 
 ADMIN = "role:admin"
 EVERYONE = ""
+NOBODY = "!"
 QUEUE = "/v2/queues/{queue_name}"
 TOPIC = "/v2/topics/{topic_name}"
 
@@ -151,11 +152,24 @@ FLAVORS = _managed("flavors", "flavor", "flavors", "/v2/flavors", dict.fromkeys(
     ("create", "delete", "update"), ADMIN))
 
 
+LIMITS = [
+    policy.RuleDefault(
+        name="limits:exempt",
+        check_str=NOBODY,
+        description=(
+            "Callers held to no [limits] rate or quota. Nobody by default: without "
+            "Keystone, roles are whatever the X-Roles header says, so role:admin would let "
+            "any client lift every limit; behind Keystone, role:admin is a sensible choice."
+        ),
+    ),
+]
+
+
 def list_rules():
     """:returns: every rule in code, as oslo.policy ``RuleDefault`` objects (the entry point
     of the ``oslo.policy.policies`` group)."""
     return [*BASE, *QUEUES, *MESSAGES, *CLAIMS, *SUBSCRIPTIONS, *TOPICS, *HEALTH, *POOLS,
-            *FLAVORS]
+            *FLAVORS, *LIMITS]
 
 
 def defaults_as_json():

@@ -7,6 +7,7 @@ calls to the store) happens here.
 from zaqar_tw.auth.signed_url import UrlSigner
 from zaqar_tw.core.claims import ClaimOperations
 from zaqar_tw.core.health import HealthOperations
+from zaqar_tw.core.limits import Limits
 from zaqar_tw.core.messages import MessageOperations
 from zaqar_tw.core.queues import QueueOperations
 from zaqar_tw.core.shares import ShareOperations
@@ -27,7 +28,8 @@ class Core:
         config's ``[filters]``, see :func:`zaqar_tw.plugins.filter_chain`).
     :param notifiers: the enabled INotifier providers (default: none, so no subscription
         can be made; the service passes :func:`zaqar_tw.plugins.notifiers`).
-    :raises zaqar_tw.config.ConfigError: a configured filter cannot be loaded.
+    :raises zaqar_tw.config.ConfigError: a configured filter cannot be loaded, or a
+        ``[limits]`` rate is set for a store that keeps no token buckets.
 
     :ivar signer: the :class:`~zaqar_tw.auth.signed_url.UrlSigner` of ``[signed_url]``, built
         once: the share operation signs with it, and the service's authenticator verifies
@@ -41,7 +43,8 @@ class Core:
             policy = OsloPolicy(config)
         filters = filter_chain(config) if filters is None else filters
         self.dispatcher = Dispatcher(config, storage, notifiers, filters, clock)
-        parts = (config, storage, clock, policy, filters, self.dispatcher)
+        self.limits = Limits(config, storage, policy)
+        parts = (config, storage, clock, policy, filters, self.dispatcher, self.limits)
         self.config = config
         self.filters = filters
         self.storage = storage

@@ -31,7 +31,10 @@ class MessageOperations(Operations):
             raise BadRequest("No messages to enqueu.")
         if self.filters:
             messages = await self.filters.on_post(messages, metadata, ctx)
-        stored = self.storage.messages.post(ctx.project, queue, messages, ctx.client_id)
+        stored = self.storage.messages.post(
+            ctx.project, queue, messages, ctx.client_id,
+            **self.project_limits.quotas(ctx, "max_messages", "max_queues"),
+        )
         # Stored messages are notified even if the poster goes away meanwhile (its request
         # cancelled): the notifications hang on the store's answer, not on this coroutine.
         stored.addCallback(self._stored, ctx, queue, messages, metadata)

@@ -1,14 +1,17 @@
 """The frame every core operation runs in.
 
 An operation checks, in the order of spec section 0.1: the queue name (when it has one), then
-policy, then its own parameters and body; and a store failure becomes a 503 that says what could
-not be done.  Writing that once here keeps each operation about its own rules.
+policy, then the project's request rate for the operation's class (see
+:mod:`zaqar_tw.core.limits`), then its own parameters and body; and a store failure becomes a
+503 that says what could not be done.  Writing that once here keeps each operation about its
+own rules.
 """
 
 import functools
 
 from twisted.internet.defer import Deferred
 
+from zaqar_tw.core.limits import operation_class
 from zaqar_tw.core.validation import check_queue_name
 from zaqar_tw.errors import StoreUnavailable, Unavailable
 
@@ -16,11 +19,14 @@ from zaqar_tw.errors import StoreUnavailable, Unavailable
 def operation(rule, failure, scoped=True):
     """Decorate an ``async`` operation method ``(self, ctx, [queue,] ...)``.
 
-    :param rule: the policy rule the caller must pass, e.g. ``"queues:create"``.
+    :param rule: the policy rule the caller must pass, e.g. ``"queues:create"``; it also
+        tells the operation's rate class (:func:`~zaqar_tw.core.limits.operation_class`).
     :param failure: the 503 description when the store fails, e.g.
         ``"Queue could not be created."``.
     :param scoped: whether the first argument after the context is a queue name.
     """
+
+    rate_class = operation_class(rule)
 
     def decorate(method):
         @functools.wraps(method)
@@ -29,6 +35,8 @@ def operation(rule, failure, scoped=True):
                 check_queue_name(args[0], ctx.project)
             self.policy.enforce(rule, ctx)
             try:
+                if rate_class is not None and self.project_limits.rated:
+                    await self.project_limits.admit(ctx, rate_class)
                 return await method(self, ctx, *args, **kwargs)
             except StoreUnavailable:
                 raise Unavailable(f"{failure} Please try again in a few seconds.") from None
@@ -54,9 +62,12 @@ def uncancellable(deferred):
 class Operations:
     """Base of the per-resource operation groups: what every operation may use."""
 
-    def __init__(self, config, storage, clock, policy, filters, dispatcher):
+    def __init__(self, config, storage, clock, policy, filters, dispatcher, project_limits):
+        """:param project_limits: the :class:`~zaqar_tw.core.limits.Limits` (rates and
+        quotas of each project)."""
         self.config = config
         self.limits = config.transport
+        self.project_limits = project_limits
         self.storage = storage
         self.clock = clock
         self.policy = policy

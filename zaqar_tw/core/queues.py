@@ -57,7 +57,9 @@ class QueueOperations(Operations):
         v.check_reserved_metadata(metadata, self.limits, "Invalid API request")
         if self.filters:
             await self.filters.check_metadata(metadata, ctx)
-        return await self.storage.queues.create(ctx.project, name, metadata)
+        return await self.storage.queues.create(
+            ctx.project, name, metadata, **self.project_limits.quotas(ctx, "max_queues")
+        )
 
     @operation("queues:get", "Queue metadata could not be retrieved.")
     async def get(self, ctx, name, raw=False):

@@ -53,6 +53,7 @@ class SubscriptionOperations(Operations):
             fields["subscriber"],
             fields.get("ttl", self.limits.default_subscription_ttl),
             fields.get("options", {}),
+            **self.project_limits.quotas(ctx, "max_subscriptions", "max_queues"),
         )
         if not created and subscription["confirmed"]:
             raise SubscriptionAlreadyExists()

@@ -25,14 +25,15 @@ def count(database, table):
 
 @pytest_twisted.ensureDeferred
 async def test_version_1_file_is_upgraded(open_store, database, project):
-    """A file of schema version 1 (no subscriptions table) keeps its queues and messages and
-    gains subscriptions; it is then at the current version."""
+    """A file of schema version 1 (no subscriptions and no token buckets) keeps its queues
+    and messages and gains both tables; it is then at the current version."""
     old = open_store(f"sqlite://{database}")
     await old.connect()
     ids, _ = await old.messages.post(project, "q", [{"ttl": 300, "body": 1}], CLIENT)
     await old.close()
     with raw(database) as connection:  # back to what version 1 of the store left
         connection.execute("DROP TABLE subscriptions")
+        connection.execute("DROP TABLE rate_buckets")
         connection.execute("PRAGMA user_version = 1")
     store = open_store(f"sqlite://{database}")
     await store.connect()
@@ -40,8 +41,9 @@ async def test_version_1_file_is_upgraded(open_store, database, project):
     subscription, created = await store.subscriptions.create(project, "q", HOOK, 60, {})
     assert created
     assert await store.subscriptions.list(project, "q") == [subscription]
+    assert (await store.rates.take(project, "write", 1.0, 2))[0] is True
     with raw(database) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == VERSION == 2
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == VERSION == 3
 
 
 @pytest_twisted.ensureDeferred

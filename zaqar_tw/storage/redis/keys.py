@@ -25,9 +25,20 @@ Per queue (``T`` the tag):
 :func:`post_keys` adds ``subids`` to the former: a post counts the subscriptions, so that the
 notifications need no extra round trip on a queue without any.
 
-Per project: ``zp:{<project>}:queues``, a zset of queue names (score 0, listed by lex range).
-The queue's own keys are the truth; this index may briefly name a queue that a concurrent
-delete removed, so listings check the queue exists.
+Per project (tag ``{<project>}``, another slot than the queues'):
+
+=======================  ======  ===============================================================
+``zp:{P}:queues``        zset    queue names (score 0, listed by lex range)
+``zp:{P}:rate:<name>``   string  a token bucket's theoretical arrival time (ms, see
+                                 ``rate_take.lua``); absent means full
+=======================  ======  ===============================================================
+
+The queue's own keys are the truth; the index may briefly name a queue that a concurrent
+delete removed, so listings check the queue exists.  With a queue quota, a queue is admitted
+to the index (``queue_admit.lua``) before it is created; a queue that is deleted while a
+request creates it may be left indexed without existing (it then holds a place of the
+quota until the name is used or deleted again), or re-indexed after another queue took its
+place (the project is then over its quota by that queue).
 """
 
 from functools import lru_cache
@@ -76,3 +87,19 @@ def subscription_keys(project, queue):
 def queue_index_key(project):
     """:returns: the key of the project's queue-name index."""
     return "zp:{%s}:queues" % escape_project(project)
+
+
+def rate_key(project, name):
+    """:returns: the key of the project's token bucket ``name``."""
+    return "zp:{%s}:rate:%s" % (escape_project(project), name)
+
+
+def queue_index_keys(project, name):
+    """:returns: the KEYS of ``queue_admit``: the project's index (``name`` is not part of
+    it)."""
+    return (queue_index_key(project),)
+
+
+def rate_keys(project, name):
+    """:returns: the KEYS of ``rate_take``: the bucket's key."""
+    return (rate_key(project, name),)

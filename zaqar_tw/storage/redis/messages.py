@@ -1,6 +1,7 @@
 """Messages of a queue in Redis: :class:`RedisMessageStore`."""
 
 import orjson
+from twisted.internet import defer
 from zope.interface import implementer
 
 from zaqar_tw import errors
@@ -26,11 +27,14 @@ class RedisMessageStore:
         self._connection = runner.connection
 
     @deferred
-    def post(self, project, queue, messages, client_id):
+    def post(self, project, queue, messages, client_id, max_messages=0, max_queues=0):
         ids = [uuid4() for _ in messages]
         if not ids:
             return [], False
-        args = [client_id or "", len(ids)]
+        if max_messages and len(ids) > max_messages:
+            raise errors.QuotaExceeded("messages", max_messages)
+        # The may-create flag (ARGV[5]) is "1" unless a queue quota makes it "0" first.
+        args = [client_id or "", len(ids), int(max_messages), b"1"]
         for message_id, message in zip(ids, messages):
             checksum = message.get("checksum")
             args += (
@@ -40,9 +44,28 @@ class RedisMessageStore:
                 "" if checksum is None else "=" + checksum,
                 orjson.dumps(message["body"]),
             )
+        if max_queues:
+            return defer.Deferred.fromCoroutine(
+                self._post_admitted(project, queue, ids, args, max_queues)
+            )
+        return self._post(project, queue, args).addCallback(_posted, ids, max_messages)
+
+    def _post(self, project, queue, args):
+        """Run ``message_post`` and index the queue, in one write."""
         posted = self._runner.run("message_post", project, queue, *args)
         indexed = self._connection.execute("ZADD", queue_index_key(project), 0, queue)
-        return both(posted, indexed).addCallback(lambda subscriptions: (ids, subscriptions > 0))
+        return both(posted, indexed)
+
+    async def _post_admitted(self, project, queue, ids, args, max_queues):
+        """Post under a queue quota: to an existing queue in one round trip; a new queue is
+        first admitted to the project's index."""
+        args[3] = b"0"
+        reply = await self._runner.run("message_post", project, queue, *args)
+        if reply == -1:
+            await self._runner.admit_queue(project, queue, max_queues)
+            args[3] = b"1"
+            reply = await self._post(project, queue, args)
+        return _posted(reply, ids, args[2])
 
     def list(self, project, queue, marker=None, limit=10, echo=False, client_id=None,
              include_claimed=False, include_delayed=False):
@@ -85,6 +108,16 @@ class RedisMessageStore:
     def pop(self, project, queue, limit):
         d = self._runner.run("message_pop", project, queue, int(limit), uuid4())
         return d.addCallback(orjson.loads)
+
+
+def _posted(reply, ids, max_messages):
+    """The result of ``message_post``: the ids and whether the queue has subscriptions.
+
+    :raises QuotaExceeded: the queue is full.
+    """
+    if reply == -2:
+        raise errors.QuotaExceeded("messages", max_messages)
+    return ids, reply > 0
 
 
 def _flag(value):

@@ -17,7 +17,8 @@ class RedisQueueStore:
 
     The queue's hash is the truth about its existence; the project's index of names is
     updated by a second command sent in the same write (after the script on create, before
-    it on delete, so a queue that exists is always indexed).
+    it on delete, so a queue that exists is always indexed).  Under a queue quota, a create
+    first admits the name to the index (one more round trip, see ``keys.py``).
     """
 
     def __init__(self, runner):
@@ -25,8 +26,15 @@ class RedisQueueStore:
         self._connection = runner.connection
 
     @deferred
-    def create(self, project, name, metadata):
-        created = self._runner.run("queue_create", project, name, orjson.dumps(metadata))
+    def create(self, project, name, metadata, max_queues=0):
+        metadata = orjson.dumps(metadata)
+        if max_queues:
+            d = self._runner.admit_queue(project, name, max_queues)
+            return d.addCallback(lambda _: self._create(project, name, metadata))
+        return self._create(project, name, metadata)
+
+    def _create(self, project, name, metadata):
+        created = self._runner.run("queue_create", project, name, metadata)
         indexed = self._connection.execute("ZADD", queue_index_key(project), 0, name)
         return gather(created, indexed).addCallback(lambda replies: replies[0] == 1)
 

@@ -5,6 +5,8 @@ import functools
 
 from twisted.internet import defer
 
+from zaqar_tw.errors import QuotaExceeded
+
 
 def deferred(method):
     """Make ``method`` return a failed Deferred instead of raising (e.g. on a body that cannot
@@ -42,3 +44,19 @@ class ScriptRunner:
         """
         script = self.scripts[name]
         return self.connection.run(script, script.keys(project, queue), (self.now_ms(), *args))
+
+    def admit_queue(self, project, queue, max_queues):
+        """Index ``queue`` in its project unless that takes the project past ``max_queues``
+        (a queue already indexed is admitted); run before a script may create the queue.
+
+        :returns: Deferred firing with ``None``.
+        :raises QuotaExceeded: (in the Deferred) the index is full without the queue.
+        """
+
+        def admitted(reply):
+            if reply != 1:
+                raise QuotaExceeded("queues", max_queues)
+
+        return self.run("queue_admit", project, queue, queue, int(max_queues)).addCallback(
+            admitted
+        )

@@ -5,6 +5,8 @@ ARGV[1].  Queue scripts (messages, claims, queue metadata and stats) follow ``co
 get :func:`~zaqar_tw.storage.redis.keys.queue_keys` as KEYS (``message_post``:
 :func:`~zaqar_tw.storage.redis.keys.post_keys`); subscription scripts follow
 ``subscription_common.lua`` and get :func:`~zaqar_tw.storage.redis.keys.subscription_keys`.
+Project scripts follow ``project_common.lua`` and get one project key:
+``queue_admit`` the queue index, ``rate_take`` a token bucket.
 """
 
 import hashlib
@@ -12,7 +14,13 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Callable
 
-from zaqar_tw.storage.redis.keys import post_keys, queue_keys, subscription_keys
+from zaqar_tw.storage.redis.keys import (
+    post_keys,
+    queue_index_keys,
+    queue_keys,
+    rate_keys,
+    subscription_keys,
+)
 
 QUEUE_SCRIPTS = (
     "queue_create",
@@ -31,7 +39,7 @@ QUEUE_SCRIPTS = (
 )
 
 # Scripts whose KEYS are not their group's.
-OWN_KEYS = {"message_post": post_keys}
+OWN_KEYS = {"message_post": post_keys, "queue_admit": queue_index_keys}
 
 SUBSCRIPTION_SCRIPTS = (
     "subscription_create",
@@ -41,6 +49,8 @@ SUBSCRIPTION_SCRIPTS = (
     "subscription_confirm",
     "subscription_delete",
 )
+
+PROJECT_SCRIPTS = ("queue_admit", "rate_take")
 
 
 @dataclass(frozen=True)
@@ -60,11 +70,12 @@ def _read(name):
 
 def load_scripts():
     """:returns: a dict of script name to :class:`Script`, for every name of
-    :data:`QUEUE_SCRIPTS` and :data:`SUBSCRIPTION_SCRIPTS`."""
+    :data:`QUEUE_SCRIPTS`, :data:`SUBSCRIPTION_SCRIPTS` and :data:`PROJECT_SCRIPTS`."""
     scripts = {}
     for prelude, keys, names in (
         ("common", queue_keys, QUEUE_SCRIPTS),
         ("subscription_common", subscription_keys, SUBSCRIPTION_SCRIPTS),
+        ("project_common", rate_keys, PROJECT_SCRIPTS),
     ):
         head = _read(prelude)
         for name in names:

@@ -14,6 +14,7 @@ from zaqar_tw.storage.redis.claims import RedisClaimStore
 from zaqar_tw.storage.redis.connection import RedisConnection
 from zaqar_tw.storage.redis.messages import RedisMessageStore
 from zaqar_tw.storage.redis.queues import RedisQueueStore
+from zaqar_tw.storage.redis.rates import RedisRateStore
 from zaqar_tw.storage.redis.runner import ScriptRunner
 from zaqar_tw.storage.redis.scripts import load_scripts
 from zaqar_tw.storage.redis.subscriptions import RedisSubscriptionStore
@@ -49,6 +50,7 @@ class RedisStorage:
         self.messages = RedisMessageStore(runner)
         self.claims = RedisClaimStore(runner)
         self.subscriptions = RedisSubscriptionStore(runner)
+        self.rates = RedisRateStore(runner)
 
     def connect(self):
         """Start connecting (reconnecting forever after that).

@@ -1,11 +1,12 @@
 """Subscriptions of a queue in Redis: :class:`RedisSubscriptionStore`."""
 
 import orjson
+from twisted.internet import defer
 from zope.interface import implementer
 
-from zaqar_tw.errors import SubscriptionAlreadyExists
+from zaqar_tw.errors import QuotaExceeded, SubscriptionAlreadyExists
 from zaqar_tw.interfaces import ISubscriptionStore
-from zaqar_tw.storage.redis.connection import gather
+from zaqar_tw.storage.redis.connection import both
 from zaqar_tw.storage.redis.keys import queue_index_key, subscription_keys
 from zaqar_tw.storage.redis.runner import deferred
 from zaqar_tw.uuids import uuid4
@@ -25,18 +26,34 @@ class RedisSubscriptionStore:
         self._connection = runner.connection
 
     @deferred
-    def create(self, project, queue, subscriber, ttl, options):
-        made = self._runner.run(
-            "subscription_create", project, queue, uuid4(), subscriber, int(ttl),
-            orjson.dumps(options),
-        )
+    def create(self, project, queue, subscriber, ttl, options, max_subscriptions=0,
+               max_queues=0):
+        # The last argument, may-create (ARGV[7]), is "1" unless a queue quota makes it "0"
+        # first.
+        args = [uuid4(), subscriber, int(ttl), orjson.dumps(options), int(max_subscriptions),
+                b"1"]
+        if max_queues:
+            return defer.Deferred.fromCoroutine(
+                self._create_admitted(project, queue, args, max_queues)
+            )
+        return self._create(project, queue, args).addCallback(_created, queue, args)
+
+    def _create(self, project, queue, args):
+        """Run ``subscription_create`` and index the queue, in one write."""
+        made = self._runner.run("subscription_create", project, queue, *args)
         indexed = self._connection.execute("ZADD", queue_index_key(project), 0, queue)
+        return both(made, indexed)
 
-        def outcome(replies):
-            created, *fields = replies[0]
-            return _subscription(queue, fields), created == 1
-
-        return gather(made, indexed).addCallback(outcome)
+    async def _create_admitted(self, project, queue, args, max_queues):
+        """Subscribe under a queue quota: to an existing queue in one round trip; a new
+        queue is first admitted to the project's index."""
+        args[-1] = b"0"
+        reply = await self._runner.run("subscription_create", project, queue, *args)
+        if reply[0] == -1:
+            await self._runner.admit_queue(project, queue, max_queues)
+            args[-1] = b"1"
+            reply = await self._create(project, queue, args)
+        return _created(reply, queue, args)
 
     def get(self, project, queue, subscription_id):
         d = self._runner.run("subscription_get", project, queue, subscription_id)
@@ -86,6 +103,17 @@ def _subscription(queue, fields):
         "options": orjson.loads(options),
         "confirmed": confirmed == 1,
     }
+
+
+def _created(reply, queue, args):
+    """The result of ``subscription_create``: ``(subscription, created)``.
+
+    :raises QuotaExceeded: the queue has its most subscriptions.
+    """
+    created, *fields = reply
+    if created == -2:
+        raise QuotaExceeded("subscriptions", args[4])
+    return _subscription(queue, fields), created == 1
 
 
 def _update_outcome(reply):

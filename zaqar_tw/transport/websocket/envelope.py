@@ -16,7 +16,7 @@ import json
 import msgpack
 import orjson
 
-from zaqar_tw.errors import ZaqarError
+from zaqar_tw.errors import TooManyRequests, ZaqarError
 
 API = "v2"
 
@@ -152,7 +152,8 @@ def error_body(error):
 
     * 400: ``{"exception": <message>, "error": null}``;
     * any other domain error (403, 404, 409, 503, ...): ``{"exception": <message>,
-      "error": <message>}``;
+      "error": <message>}``, plus ``"retry_after": <whole seconds>`` for a 429 over a rate
+      limit (REST's ``Retry-After``);
     * anything else (500): ``{"exception": <text>, "error": "Unexpected error."}``.
 
     :param error: the exception raised while answering.
@@ -162,5 +163,8 @@ def error_body(error):
         message = error.description or error.title
         if error.status == 400:
             return 400, {"exception": message, "error": None}
-        return error.status, {"exception": message, "error": message}
+        body = {"exception": message, "error": message}
+        if isinstance(error, TooManyRequests) and error.retry_after is not None:
+            body["retry_after"] = error.retry_after
+        return error.status, body
     return 500, {"exception": str(error) or type(error).__name__, "error": UNEXPECTED}

@@ -26,7 +26,7 @@ class SQLiteMessageStore:
         self._clock = clock
 
     @deferred
-    def post(self, project, queue, messages, client_id):
+    def post(self, project, queue, messages, client_id, max_messages=0, max_queues=0):
         now = now_ms(self._clock)
         rows = []
         for message in messages:
@@ -42,7 +42,9 @@ class SQLiteMessageStore:
             ))
         if not rows:
             return [], False
-        return self._database.write(_post, project, queue, rows, now)
+        return self._database.write(
+            _post, project, queue, rows, now, max_messages, max_queues
+        )
 
     def list(self, project, queue, marker=None, limit=10, echo=False, client_id=None,
              include_claimed=False, include_delayed=False):
@@ -87,8 +89,17 @@ class SQLiteMessageStore:
 # On a database thread, inside a transaction.
 
 
-def _post(connection, project, queue, rows, now):
-    found = create_queue(connection, project, queue, now)
+def _post(connection, project, queue, rows, now, max_messages, max_queues):
+    if max_messages and len(rows) > max_messages:
+        raise errors.QuotaExceeded("messages", max_messages)
+    found, created = create_queue(connection, project, queue, now, max_queues)
+    if max_messages and not created:
+        (live,) = connection.execute(
+            f"SELECT COUNT(*) FROM messages WHERE queue_id = :queue AND {LIVE}",
+            {"queue": found, "now": now},
+        ).fetchone()
+        if live + len(rows) > max_messages:
+            raise errors.QuotaExceeded("messages", max_messages)
     connection.executemany(
         "INSERT INTO messages (queue_id, id, created, ttl, expires, available, client, "
         "checksum, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -3,7 +3,9 @@
 import orjson
 from zope.interface import implementer
 
-from zaqar_store_sqlite.rows import LIVE, deferred, now_ms, queue_id, render, select_messages
+from zaqar_store_sqlite.rows import (
+    LIVE, create_queue, deferred, now_ms, queue_id, render, select_messages,
+)
 from zaqar_tw.errors import MetadataChanged
 from zaqar_tw.interfaces import IQueueStore
 
@@ -21,9 +23,9 @@ class SQLiteQueueStore:
         self._clock = clock
 
     @deferred
-    def create(self, project, name, metadata):
+    def create(self, project, name, metadata, max_queues=0):
         return self._database.write(
-            _create, project, name, orjson.dumps(metadata), now_ms(self._clock)
+            _create, project, name, orjson.dumps(metadata), now_ms(self._clock), max_queues
         )
 
     def exists(self, project, name):
@@ -59,13 +61,8 @@ class SQLiteQueueStore:
 # On a database thread, inside a transaction.
 
 
-def _create(connection, project, name, metadata, now):
-    cursor = connection.execute(
-        "INSERT OR IGNORE INTO queues (project, name, metadata, created) "
-        "VALUES (?, ?, ?, ?)",
-        (project, name, metadata, now),
-    )
-    return cursor.rowcount == 1
+def _create(connection, project, name, metadata, now, max_queues):
+    return create_queue(connection, project, name, now, max_queues, metadata)[1]
 
 
 def _get_metadata(connection, project, name):

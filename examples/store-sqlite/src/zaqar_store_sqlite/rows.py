@@ -12,6 +12,7 @@ import orjson
 from twisted.internet import defer
 
 from zaqar_store_sqlite.schema import MESSAGE_COLUMNS
+from zaqar_tw.errors import QuotaExceeded
 
 _UUID = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 CHUNK = 500  # ids bound in one statement, at most
@@ -53,17 +54,27 @@ def queue_id(connection, project, name):
     return None if row is None else row[0]
 
 
-def create_queue(connection, project, name, now):
-    """Create the queue (metadata ``{}``) unless it exists.
+def create_queue(connection, project, name, now, max_queues=0, metadata="{}"):
+    """Create the queue unless it exists.
 
-    :returns: the rowid of the queue.
+    :param max_queues: the most queues the project may have (``0``: no quota).
+    :returns: ``(rowid of the queue, whether it was created)``.
+    :raises QuotaExceeded: the queue does not exist and the project has ``max_queues``.
     """
-    connection.execute(
-        "INSERT OR IGNORE INTO queues (project, name, metadata, created) "
-        "VALUES (?, ?, '{}', ?)",
-        (project, name, now),
+    found = queue_id(connection, project, name)
+    if found is not None:
+        return found, False
+    if max_queues:
+        (count,) = connection.execute(
+            "SELECT COUNT(*) FROM queues WHERE project = ?", (project,)
+        ).fetchone()
+        if count >= max_queues:
+            raise QuotaExceeded("queues", max_queues)
+    cursor = connection.execute(
+        "INSERT INTO queues (project, name, metadata, created) VALUES (?, ?, ?, ?)",
+        (project, name, metadata, now),
     )
-    return queue_id(connection, project, name)
+    return cursor.lastrowid, True
 
 
 def select_messages(connection, where, params, suffix=""):

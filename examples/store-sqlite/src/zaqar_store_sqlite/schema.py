@@ -5,16 +5,18 @@ row's ``rowid`` is its rank: rows are appended by one writer at a time, so ``row
 enqueue order.  A message is *held* while ``claim_expires > now``; releasing a claim sets
 ``claim_id`` to NULL and ``claim_expires`` to 0.  ``expires`` is when the message dies (the
 grace rule may push it past ``created + ttl``).  A subscription lives while ``expires > now``
-(``renewed + ttl``); a queue has at most one row per subscriber URI.
+(``renewed + ttl``); a queue has at most one row per subscriber URI.  A token bucket row
+(``rate_buckets``) holds the bucket's theoretical arrival time ``tat`` (see ``rates.py``);
+the bucket is full from ``expires`` on (then the row means nothing and may go).
 
-The version is kept in ``PRAGMA user_version``.  Version 2 added ``subscriptions``; every
-statement of :data:`TABLES` is ``IF NOT EXISTS``, so running them upgrades a file of an older
-version (or fills a new one) in one transaction.
+The version is kept in ``PRAGMA user_version``.  Version 2 added ``subscriptions``, version 3
+``rate_buckets``; every statement of :data:`TABLES` is ``IF NOT EXISTS``, so running them
+upgrades a file of an older version (or fills a new one) in one transaction.
 """
 
 import sqlite3
 
-VERSION = 2
+VERSION = 3
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS queues (
@@ -66,6 +68,14 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     UNIQUE (queue_id, subscriber)
 );
 CREATE INDEX IF NOT EXISTS subscriptions_by_expiry ON subscriptions (expires);
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    project TEXT NOT NULL,
+    name TEXT NOT NULL,
+    tat REAL NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (project, name)
+);
+CREATE INDEX IF NOT EXISTS rate_buckets_by_expiry ON rate_buckets (expires);
 """
 
 # The columns a message is rendered from (see ``messages.render``).

@@ -15,6 +15,7 @@ from zaqar_store_sqlite.claims import SQLiteClaimStore
 from zaqar_store_sqlite.database import Database
 from zaqar_store_sqlite.messages import SQLiteMessageStore
 from zaqar_store_sqlite.queues import SQLiteQueueStore
+from zaqar_store_sqlite.rates import SQLiteRateStore
 from zaqar_store_sqlite.rows import now_ms
 from zaqar_store_sqlite.subscriptions import SQLiteSubscriptionStore
 from zaqar_store_sqlite.uri import parse_uri
@@ -48,6 +49,7 @@ class SQLiteStorage:
         self.messages = SQLiteMessageStore(self._database, clock)
         self.claims = SQLiteClaimStore(self._database, clock)
         self.subscriptions = SQLiteSubscriptionStore(self._database, clock)
+        self.rates = SQLiteRateStore(self._database, clock)
         self._sweeper = LoopingCall(lambda: defer.ensureDeferred(self._sweep()))
         self._sweeper.clock = clock
 
@@ -79,8 +81,8 @@ class SQLiteStorage:
         return self._database.close()
 
     async def _sweep(self):
-        """Delete expired messages, claims and subscriptions in small transactions (they are
-        invisible already: this only reclaims space)."""
+        """Delete expired messages, claims and subscriptions, and full token buckets, in
+        small transactions (they are invisible already: this only reclaims space)."""
         try:
             more = True
             while more and self._sweeper.running:
@@ -91,12 +93,13 @@ class SQLiteStorage:
 
 
 def _sweep(connection, now, batch):
-    """Delete up to ``batch`` expired rows of each of messages, claims and subscriptions.
+    """Delete up to ``batch`` expired rows of each of messages, claims, subscriptions and
+    token buckets.
 
     :returns: whether there may be more.
     """
     more = False
-    for table in ("messages", "claims", "subscriptions"):
+    for table in ("messages", "claims", "subscriptions", "rate_buckets"):
         deleted = connection.execute(
             f"DELETE FROM {table} WHERE rowid IN "
             f"(SELECT rowid FROM {table} WHERE expires <= ? LIMIT ?)",

@@ -14,7 +14,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from zaqar_store_sqlite.rows import create_queue, deferred, known_form, now_ms, queue_id
-from zaqar_tw.errors import SubscriptionAlreadyExists
+from zaqar_tw.errors import QuotaExceeded, SubscriptionAlreadyExists
 from zaqar_tw.interfaces import ISubscriptionStore
 
 _COLUMNS = "id, subscriber, ttl, renewed, options, confirmed"
@@ -33,10 +33,11 @@ class SQLiteSubscriptionStore:
         self._clock = clock
 
     @deferred
-    def create(self, project, queue, subscriber, ttl, options):
+    def create(self, project, queue, subscriber, ttl, options, max_subscriptions=0,
+               max_queues=0):
         return self._database.write(
             _create, project, queue, str(uuid.uuid4()), subscriber, int(ttl),
-            orjson.dumps(options), now_ms(self._clock),
+            orjson.dumps(options), now_ms(self._clock), max_subscriptions, max_queues,
         )
 
     def get(self, project, queue, subscription_id):
@@ -83,11 +84,19 @@ class SQLiteSubscriptionStore:
 # On a database thread, inside a transaction.
 
 
-def _create(connection, project, queue, subscription_id, subscriber, ttl, options, now):
-    found = create_queue(connection, project, queue, now)
+def _create(connection, project, queue, subscription_id, subscriber, ttl, options, now,
+            max_subscriptions, max_queues):
+    found, _ = create_queue(connection, project, queue, now, max_queues)
     existing = _by_subscriber(connection, found, subscriber, now)
     if existing is not None:
         return _render(existing, queue, now), False
+    if max_subscriptions:
+        (live,) = connection.execute(
+            "SELECT COUNT(*) FROM subscriptions WHERE queue_id = ? AND expires > ?",
+            (found, now),
+        ).fetchone()
+        if live >= max_subscriptions:
+            raise QuotaExceeded("subscriptions", max_subscriptions)
     connection.execute(
         "INSERT INTO subscriptions (queue_id, id, subscriber, ttl, renewed, expires, options, "
         "confirmed) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
