@@ -8,6 +8,11 @@ and serves the identity API with gunicorn (one worker) on a free port.  Once sta
 the accounts of :data:`ACCOUNTS`: two tenants, an admin and the service user ``zaqar`` that
 zaqar-tw validates tokens as.
 
+Preparing a Keystone (``keystone-manage db_sync``, ``fernet_setup``, ``credential_setup``,
+``bootstrap``, then the accounts) takes about 10 s, so it is done once and its result (the
+database and keys) kept beside the virtualenv (:func:`ensure_prepared`); each server starts
+from a copy of it and moves the catalog's endpoints to its own port.
+
 Only the standard library is used, and every call blocks: run them from a thread when a
 reactor must keep running.
 """
@@ -15,6 +20,7 @@ reactor must keep running.
 import contextlib
 import datetime
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -67,20 +73,34 @@ def venv_path():
     return os.path.join(cache_root(), f"keystone-{VERSION}-py{major}.{minor}")
 
 
-def ensure_installed():
-    """Build the Keystone virtualenv unless a complete, working one is there.
+COMPLETE = "zaqar-tw-complete"  # written last into a finished build
 
-    A build marks itself complete last, so an interrupted one is removed and built again; a
-    lock keeps two sessions from building at once.
+
+@contextlib.contextmanager
+def _building(path):
+    """Hold the lock of ``path`` (another session building it waits), and give whether it
+    is complete; a build writes :data:`COMPLETE` into it last."""
+    os.makedirs(cache_root(), exist_ok=True)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield os.path.exists(os.path.join(path, COMPLETE))
+
+
+def _complete(path):
+    with open(os.path.join(path, COMPLETE), "w") as marker:
+        marker.write(f"keystone=={VERSION}\n")
+
+
+def ensure_installed():
+    """Build the Keystone virtualenv unless a complete, working one is there (an interrupted
+    or broken one is removed and built again).
 
     :returns: the virtualenv's path.
     :raises RuntimeError: the build failed (with pip's output).
     """
     path = venv_path()
-    os.makedirs(cache_root(), exist_ok=True)
-    with open(path + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if _usable(path):
+    with _building(path) as complete:
+        if complete and _works(path):
             return path
         shutil.rmtree(path, ignore_errors=True)
         _run([sys.executable, "-m", "venv", path], "creating the Keystone virtualenv")
@@ -91,13 +111,33 @@ def ensure_installed():
         )
         if not _works(path):
             raise RuntimeError(f"Keystone was installed in {path} but does not import")
-        with open(os.path.join(path, "zaqar-tw-complete"), "w") as marker:
-            marker.write(f"keystone=={VERSION}\n")
+        _complete(path)
     return path
 
 
-def _usable(path):
-    return os.path.exists(os.path.join(path, "zaqar-tw-complete")) and _works(path)
+# What a prepared Keystone is: its database and key repositories.
+PREPARED = ("keystone.db", "fernet-keys", "fernet-receipts", "credential-keys")
+
+
+def prepared_path():
+    """Where a prepared Keystone is kept; its name changes with what preparing makes."""
+    made_of = repr((VERSION, KEYSTONE_CONF, ADMIN_PASSWORD, sorted(ACCOUNTS.items())))
+    return f"{venv_path()}-prepared-{hashlib.sha256(made_of.encode()).hexdigest()[:12]}"
+
+
+def ensure_prepared():
+    """Prepare a Keystone from scratch unless a complete prepared one is kept.
+
+    :returns: the directory holding its :data:`PREPARED` files.
+    """
+    path = prepared_path()
+    with _building(path) as complete:
+        if not complete:
+            shutil.rmtree(path, ignore_errors=True)
+            os.makedirs(path)
+            KeystoneServer(path, prepared=False).stop()
+            _complete(path)
+    return path
 
 
 def _works(path):
@@ -162,9 +202,23 @@ errorlog = "{dir}/gunicorn.log"
 """
 
 
+def discard_prepared():
+    """Remove the kept prepared Keystone (the next :func:`ensure_prepared` prepares one)."""
+    path = prepared_path()
+    with _building(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.exists(path):
+        os.remove(path)
+
+
 class KeystoneServer:
-    """One Keystone: prepared once (database, keys, bootstrap, accounts), then started and
-    stopped as often as a test needs, always on the same port.
+    """One Keystone, started, then stopped and started again as often as a test needs,
+    always on the same port.
 
     :ivar directory: its files (``keystone.conf``, the database, keys, logs).
     :ivar port: the port it serves on.
@@ -174,7 +228,9 @@ class KeystoneServer:
     :ivar role_ids: role name to id.
     """
 
-    def __init__(self, directory=None, port=None):
+    def __init__(self, directory=None, port=None, prepared=True):
+        """:param prepared: start from a copy of the prepared Keystone
+            (:func:`ensure_prepared`); ``False`` prepares this one from scratch."""
         self.venv = ensure_installed()
         self.directory = directory or tempfile.mkdtemp(prefix="zaqar-tw-keystone-")
         self.port = port or free_port()
@@ -185,7 +241,17 @@ class KeystoneServer:
         self._process = None
         self._log = None
         self._write_config()
-        self._prepare()
+        if not prepared:
+            self._prepare()
+            return
+        try:
+            self._restore(ensure_prepared())
+        except Exception:
+            # A kept preparation that does not serve is prepared again, once.
+            discard_prepared()
+            for name in PREPARED:
+                _remove(os.path.join(self.directory, name))
+            self._restore(ensure_prepared())
 
     # Life cycle.
 
@@ -283,7 +349,28 @@ class KeystoneServer:
             self.stop()
             raise
 
+    def _restore(self, source):
+        """Start from a copy of a prepared Keystone, its endpoints moved to this port."""
+        for name in PREPARED:
+            origin, copy = os.path.join(source, name), os.path.join(self.directory, name)
+            if os.path.isdir(origin):
+                shutil.copytree(origin, copy)
+            else:
+                shutil.copy2(origin, copy)
+        self.start()
+        try:
+            self._create_accounts()
+            admin = self.issue_token("admin")
+            for endpoint in self.call("GET", "/v3/endpoints", admin)["endpoints"]:
+                self.call("PATCH", f"/v3/endpoints/{endpoint['id']}", admin,
+                          {"endpoint": {"url": self.url + "/v3"}})
+        except Exception:
+            self.stop()
+            raise
+
     def _create_accounts(self):
+        """Create the projects, users and roles of :data:`ACCOUNTS` (those missing) and
+        note their ids."""
         admin = self.issue_token("admin")
         roles = self.role_ids = {
             role["name"]: role["id"] for role in self.call("GET", "/v3/roles", admin)["roles"]

@@ -1,8 +1,8 @@
 """Fixtures of the Keystone tests.
 
 * ``keystone``: one real Keystone for the whole session (tests/keystone_server.py builds its
-  virtualenv on first use, then prepares and starts it: about 15 s; it is stopped by
-  process id at the end).
+  virtualenv and prepares a Keystone on first use, then starts a copy of it: about 5 s; it
+  is stopped by process id at the end).
 * ``relay``: a counting relay in front of it, on the test reactor (tests/keystone/relay.py).
 * ``config`` and ``authenticator``: the service in Keystone mode (``[DEFAULT]
   auth_strategy = keystone``), validating tokens through the relay as the service user
@@ -23,7 +23,9 @@ from twisted.internet.threads import deferToThread
 from zaqar_tw.config import Config
 
 from tests.keystone_server import KeystoneServer
-from tests.websocket.conftest import connect, ws_server  # noqa: F401 (fixtures used here too)
+# Fixtures of other folders used here too.
+from tests.notify.conftest import logged  # noqa: F401
+from tests.websocket.conftest import connect, ws_server  # noqa: F401
 
 
 def pytest_configure(config):
@@ -100,6 +102,18 @@ class Tenants:
         project = await self.project(user)
         return project, await self.token(user, project)
 
+    def short_lived(self, user, project_id):
+        """A token of ``user`` in ``project_id`` that Keystone itself holds valid for
+        :data:`SHORT_LIFETIME` seconds at most: one of an application credential that
+        expires then (Keystone ends such a token with its credential; the lifetime of other
+        tokens is one setting for the whole Keystone).
+
+        :returns: ``(token, token document)``.
+        """
+        return deferToThread(
+            self.keystone.application_credential_token, user, project_id, SHORT_LIFETIME
+        )
+
     def call(self, function, *args):
         """Run another blocking Keystone helper in a thread."""
         return deferToThread(function, *args)
@@ -109,6 +123,12 @@ class Tenants:
 def tenants(keystone):
     """Fresh Keystone projects and tokens."""
     return Tenants(keystone)
+
+
+# Seconds a short-lived token is asked to last (see tenants.short_lived).  Keystone rounds
+# the expiry down to a whole second, and under load issuing a token and using it once can
+# take a second or two: four leaves room for that, and is all a test waits in real time.
+SHORT_LIFETIME = 4
 
 
 async def wait_past(expires_at):

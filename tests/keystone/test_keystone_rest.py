@@ -6,6 +6,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.threads import deferToThread
+from twisted.logger import formatEvent
 
 from tests.keystone.conftest import Bearer, wait_past
 
@@ -61,6 +62,18 @@ async def test_other_projects_token_sees_only_its_own(api, tenants):
 
 
 @pytest_twisted.ensureDeferred
+@pytest.mark.zaqar_config(("DEFAULT", "admin_mode", "true"))
+async def test_roles_come_from_the_token(api, tenants, keystone):
+    """Admin rules pass for a token holding the admin role, not for a member's token that
+    sends X-Roles: admin."""
+    _, token = await tenants.member("alice")
+    reply = await Bearer(api, token).get("/v2/health", headers={"X-Roles": "admin"})
+    assert reply.status == 403, reply
+    admin = await tenants.call(keystone.issue_token, "admin")
+    assert (await Bearer(api, admin).get("/v2/health")).status == 200
+
+
+@pytest_twisted.ensureDeferred
 async def test_missing_token(api, relay):
     """Without a token: 401 (before the Client-ID check: the 401 wins over a missing
     Client-ID's 400), with keystonemiddleware's body and WWW-Authenticate; Keystone is not
@@ -69,6 +82,7 @@ async def test_missing_token(api, relay):
     assert_unauthorized(await api.get("/v2/queues", identify=False))
     assert_unauthorized(await api.get("/v2/queues", headers={"X-Auth-Token": ""}))
     assert relay.calls("GET") == 0
+    assert (await api.get("/", identify=False)).status == 300  # the versions need no token
 
 
 @pytest_twisted.ensureDeferred
@@ -201,18 +215,14 @@ async def test_token_past_its_expiry_is_refused_without_keystone(api, tenants, r
 
 
 @pytest_twisted.ensureDeferred
-async def test_genuinely_expired_token(api, keystone, tenants, relay):
+async def test_genuinely_expired_token(api, tenants, relay):
     """A token Keystone itself holds expired gets 401.
 
-    The token belongs to an application credential that expires three seconds after it is
-    made (Keystone ends such a token with its credential; its shortest token lifetime is
-    otherwise global).  Expiry is Keystone's own, on its real clock, so this test waits for
-    it: about three seconds, the least that leaves time to issue the token.
+    Expiry is Keystone's own, on its real clock, so this test waits for it: a few seconds
+    (tenants.short_lived says why).
     """
     project = await tenants.project("alice")
-    token, document = await tenants.call(
-        keystone.application_credential_token, "alice", project, 3
-    )
+    token, document = await tenants.short_lived("alice", project)
     await wait_past(document["expires_at"])
     assert_unauthorized(await Bearer(api, token).get("/v2/queues"))
     assert relay.calls("GET") == 1
@@ -233,6 +243,44 @@ async def test_service_token_is_reused_then_renewed_when_refused(
     token = await tenants.token("alice", project)
     assert (await Bearer(api, token).get("/v2/queues")).status == 200
     assert (relay.calls("POST"), relay.calls("GET")) == (2, 5)
+
+
+@pytest_twisted.ensureDeferred
+async def test_service_token_renewed_before_it_expires(api, tenants, relay):
+    """The service token (an hour long) is replaced a minute before its expiry."""
+    project = await tenants.project("alice")
+    assert (await Bearer(api, await tenants.token("alice", project)).get("/v2/")).status == 200
+    api.advance(3600 - 62)
+    assert (await Bearer(api, await tenants.token("alice", project)).get("/v2/")).status == 200
+    assert relay.calls("POST") == 1
+    api.advance(2)
+    assert (await Bearer(api, await tenants.token("alice", project)).get("/v2/")).status == 200
+    assert relay.calls("POST") == 2
+
+
+def _service_user(user, password, project):
+    return pytest.mark.zaqar_config(
+        ("keystone_authtoken", "username", user),
+        ("keystone_authtoken", "password", password),
+        ("keystone_authtoken", "project_name", project),
+    )
+
+
+@pytest_twisted.ensureDeferred
+@pytest.mark.parametrize("why", [
+    pytest.param("Keystone answered 403 to a token validation", id="not-a-service-user",
+                 marks=_service_user("bob", "bob-secret", "zaqar-tw-b")),
+    pytest.param("Keystone answered 401 to the service user's authentication",
+                 id="wrong-password", marks=_service_user("zaqar", "wrong", "service")),
+])
+async def test_service_user_keystone_refuses(api, tenants, why, logged):
+    """A service user whose role may not validate tokens (Keystone's validate_token policy
+    wants the service role), or whose password is wrong: 503, and the log says why."""
+    _, token = await tenants.member("alice")
+    reply = await Bearer(api, token).get("/v2/queues")
+    assert reply.status == 503, reply
+    lines = [formatEvent(event) for event in logged]
+    assert any(why in line for line in lines), lines
 
 
 @pytest_twisted.ensureDeferred

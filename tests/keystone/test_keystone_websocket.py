@@ -76,7 +76,7 @@ async def test_other_project_stays_out(connect, tenants, api):
 
 @pytest_twisted.ensureDeferred
 @pytest.mark.zaqar_config(("drivers:transport:websocket", "idle_timeout", "0"))
-async def test_expired_identity_until_authenticated_again(connect, tenants, clock, relay):
+async def test_expired_identity_until_authenticated_again(connect, tenants, clock):
     """Once the clock passes the token's expiry, the next frame gets "Not authentified."
     (the connection stays open); authenticating again with a new token works."""
     project, token = await tenants.member("alice")
@@ -110,18 +110,15 @@ async def test_revoked_token_refused_once_revalidated(connect, tenants, keystone
 
 @pytest_twisted.ensureDeferred
 @pytest.mark.zaqar_config(("keystone_authtoken", "token_cache_time", "0"))
-async def test_keystone_says_expired(connect, tenants, keystone):
+async def test_keystone_says_expired(connect, tenants):
     """With caching off, a token that Keystone itself holds expired is refused on the next
     frame ("Not authentified.").
 
-    The token belongs to an application credential that expires three seconds after it is
-    made (see the REST test of the same name): the test waits those seconds of Keystone's
-    real clock.
+    Expiry is Keystone's own, on its real clock, so this test waits for it: a few seconds
+    (tenants.short_lived says why).
     """
     project = await tenants.project("alice")
-    token, document = await tenants.call(
-        keystone.application_credential_token, "alice", project, 3
-    )
+    token, document = await tenants.short_lived("alice", project)
     ws = await connect(project)
     assert (await authenticate(ws, token, project)).status == 200
     await ws.ok("queue_list")
