@@ -22,7 +22,12 @@ from twisted.internet.defer import fail, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from zaqar_tw.auth.keystone_client import KeystoneClient, KeystoneUnavailable, TokenRefused
+from zaqar_tw.auth.keystone_client import (
+    NOT_VALID,
+    KeystoneClient,
+    KeystoneUnavailable,
+    TokenRefused,
+)
 from zaqar_tw.auth.keystone_settings import keystone_settings
 from zaqar_tw.auth.noauth import client_id_from
 from zaqar_tw.auth.single_flight import SingleFlight
@@ -34,7 +39,6 @@ from zaqar_tw.interfaces import IAuthenticator
 # What a token can look like: visible ASCII, at most 8 KiB (Keystone's fernet tokens are
 # about 200 characters; this leaves room for other formats).  Others never reach Keystone.
 _TOKEN = re.compile(r"[\x21-\x7e]{1,8192}")
-NOT_VALID = "The request you have made requires authentication."
 UNAVAILABLE = (
     "The token could not be validated: the identity service is unavailable. Please try "
     "again in a few seconds."
