@@ -527,13 +527,3 @@ def _group_name():
     import grp
 
     return grp.getgrgid(os.getgid()).gr_name
-
-
-@contextlib.contextmanager
-def running_keystone():
-    """A started :class:`KeystoneServer`, stopped and removed when the block ends."""
-    server = KeystoneServer()
-    try:
-        yield server
-    finally:
-        server.remove()
