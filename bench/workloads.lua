@@ -15,7 +15,8 @@
 --                 CLOCK_MONOTONIC microseconds when the request is made (just before it is
 --                 sent), which the notifications carry to bench/webhook_receiver.py
 -- BENCH_RATE (requests/s over all BENCH_CONNECTIONS, unset for as fast as possible) paces
--- each connection with wrk's delay(), for latency at a given load.
+-- each connection with wrk's delay(), for latency at a given load.  BENCH_TOKEN, when set,
+-- is sent as X-Auth-Token (a server in Keystone mode).
 --
 -- done() prints one line "BENCH {json}" that bench/zaqar_bench.py reads: the counts, the
 -- run time, the latency percentiles (microseconds) and the workload's own counters.
@@ -82,6 +83,10 @@ function init(_)
     ["Content-Type"] = "application/json",
     ["Accept"] = "application/json",
   }
+  local token = os.getenv("BENCH_TOKEN")
+  if token and token ~= "" then
+    headers["X-Auth-Token"] = token
+  end
   if workload == "post1" then
     post_request = wrk.format("POST", base .. "/messages", headers, messages(1))
   elseif workload == "post10" then

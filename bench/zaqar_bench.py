@@ -344,6 +344,7 @@ class Server:
     name = "server"
     url = None
     ws_url = None
+    token = None  # the X-Auth-Token its requests need, if any
 
     def __init__(self, cpus, log_path):
         self.cpus = cpus
@@ -368,7 +369,8 @@ class Server:
         def ready():
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
-            status, _ = request(self.url, "GET", "/v2/ping", project="bench-ping", timeout=2)
+            status, _ = request(self.url, "GET", "/v2/ping", project="bench-ping", timeout=2,
+                                token=self.token)
             return status in (200, 204)
 
         wait_for(ready, timeout, f"{self.name} on {self.url}")
@@ -446,12 +448,15 @@ class ZaqarTw(Server):
 
     :param options: ``{section: {option: value}}`` to set (a config file of their own is
         written in the server's private HOME), or ``None``.
+    :param keystone: a started ``tests.keystone_server.KeystoneServer`` to validate tokens
+        with (``auth_strategy = keystone``; :attr:`token` is then a token of a fresh project
+        of it), or ``None`` for no-auth.
     """
 
     name = "zaqar-tw"
 
     def __init__(self, redis, db, cpus, log_path, workers=1, websocket=False,
-                 options=None):
+                 options=None, keystone=None):
         super().__init__(cpus, log_path)
         self.store = redis.uri(db)
         self.workers = workers
@@ -461,11 +466,16 @@ class ZaqarTw(Server):
         self.ws_port = free_port() if websocket else None
         self.ws_url = f"ws://127.0.0.1:{self.ws_port}" if websocket else None
         self._home = tempfile.mkdtemp(prefix="zaqar-bench-home-")
+        sections = dict(self.options)
+        if keystone is not None:
+            sections["DEFAULT"] = {"auth_strategy": "keystone"}
+            sections["keystone_authtoken"] = keystone.authtoken_options()
+            self.token = keystone.project_token("alice", keystone.new_project("alice"))
         self._config = []
-        if self.options:
+        if sections:
             path = os.path.join(self._home, "zaqar.conf")
             with open(path, "w", encoding="utf-8") as handle:
-                for section, values in self.options.items():
+                for section, values in sections.items():
                     handle.write(f"[{section}]\n" + "".join(
                         f"{key} = {value}\n" for key, value in values.items()))
             self._config = ["--config", path]
@@ -491,12 +501,16 @@ class ZaqarTw(Server):
 
 # -- HTTP -------------------------------------------------------------------------------------
 
-def request(url, method, path, body=None, project="bench", client_id=None, timeout=30):
-    """One HTTP request; :returns: ``(status, body bytes)``."""
+def request(url, method, path, body=None, project="bench", client_id=None, timeout=30,
+            token=None):
+    """One HTTP request (with ``X-Auth-Token: token`` when given); :returns: ``(status,
+    body bytes)``."""
     host, port = url.split("//", 1)[1].split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
         headers = {"Client-ID": client_id or str(uuid.uuid4()), "X-Project-ID": project}
+        if token:
+            headers["X-Auth-Token"] = token
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -508,7 +522,7 @@ def request(url, method, path, body=None, project="bench", client_id=None, timeo
         connection.close()
 
 
-def fill(url, project, queue, count, per_request=50, threads=4):
+def fill(url, project, queue, count, per_request=50, threads=4, token=None):
     """Post ``count`` messages (from a client id of their own) into a queue."""
     client_id = str(uuid.uuid4())
     batches = [per_request] * (count // per_request)
@@ -522,6 +536,8 @@ def fill(url, project, queue, count, per_request=50, threads=4):
         connection = http.client.HTTPConnection(host, int(port), timeout=60)
         headers = {"Client-ID": client_id, "X-Project-ID": project,
                    "Content-Type": "application/json"}
+        if token:
+            headers["X-Auth-Token"] = token
         try:
             while True:
                 with lock:
@@ -580,12 +596,15 @@ class Figures:
         return text
 
 
-def run_wrk(url, workload, project, queue, duration, connections, load_cpus, rate=None):
+def run_wrk(url, workload, project, queue, duration, connections, load_cpus, rate=None,
+            token=None):
     """Run wrk once with ``workloads.lua``; :returns: the dict its ``done()`` printed."""
     env = dict(os.environ, BENCH_WORKLOAD=workload, BENCH_PROJECT=project, BENCH_QUEUE=queue,
                BENCH_CLIENT=str(uuid.uuid4()), BENCH_CONNECTIONS=str(connections))
     if rate:
         env["BENCH_RATE"] = str(rate)
+    if token:
+        env["BENCH_TOKEN"] = token
     argv = pinned(load_cpus, [
         ensure_wrk(), "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
         "-s", LUA, url,
@@ -636,11 +655,14 @@ class RestBench:
     :param duration: seconds per run.
     :param connections: wrk's connections.
     :param cpu: a callable giving the server's CPU seconds so far, or ``None``.
+    :param token: the ``X-Auth-Token`` of every request, or ``None``.
     """
 
-    def __init__(self, url, load_cpus, duration=10, connections=CONNECTIONS, cpu=None):
+    def __init__(self, url, load_cpus, duration=10, connections=CONNECTIONS, cpu=None,
+                 token=None):
         self.url = url
         self.cpu = cpu
+        self.token = token
         self.load_cpus = load_cpus
         self.duration = duration
         self.connections = connections
@@ -660,13 +682,13 @@ class RestBench:
             return self._claim_delete(rate)
         queue = self._queue(workload)
         if workload == "list":
-            fill(self.url, self.project, queue, 200)
+            fill(self.url, self.project, queue, 200, token=self.token)
         return self._wrk(workload, queue, rate)
 
     def _wrk(self, workload, queue, rate):
         before = self.cpu() if self.cpu else None
         raw = run_wrk(self.url, workload, self.project, queue, self.duration,
-                      self.connections, self.load_cpus, rate)
+                      self.connections, self.load_cpus, rate, self.token)
         used = self.cpu() - before if self.cpu else None
         raw["connections"] = self.connections
         return figures_of(workload, raw, used)
@@ -675,7 +697,7 @@ class RestBench:
         for _ in range(3):
             queue = self._queue("claim_delete")
             wanted = (rate * 10 if rate else self.claim_rate_hint) * self.duration
-            fill(self.url, self.project, queue, int(wanted * 1.3) + 1000)
+            fill(self.url, self.project, queue, int(wanted * 1.3) + 1000, token=self.token)
             figures = self._wrk("claim_delete", queue, rate)
             if not any(note.startswith("queue ran dry") for note in figures.notes):
                 if not rate:
@@ -846,6 +868,11 @@ def parse_args(argv=None):
     parser.add_argument("--limit", action="append", default=[], metavar="OPTION=VALUE",
                         help="set [limits] OPTION of the server, e.g. write_rate=1000000 "
                              "(repeatable; default: no limits)")
+    parser.add_argument("--auth", choices=("noauth", "keystone"), default="noauth",
+                        help="keystone: run a Keystone (tests/keystone_server.py; its "
+                             "virtualenv is built under ~/.cache/zaqar-tw the first time), "
+                             "serve with --auth keystone and send a token with each request "
+                             "(REST workloads only)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     return parser.parse_args(argv)
 
@@ -906,6 +933,18 @@ def describe_machine():
             f"Python {sys.version.split()[0]}")
 
 
+def start_keystone():
+    """A started Keystone of tests/keystone_server.py (not pinned: zaqar-tw asks it once per
+    token and then serves from its cache)."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from tests.keystone_server import KeystoneServer
+
+    keystone = KeystoneServer()
+    say(f"keystone: {keystone.url} (its files in {keystone.directory})")
+    return keystone
+
+
 def main(argv=None):
     args = parse_args(argv)
     workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
@@ -917,19 +956,25 @@ def main(argv=None):
     ensure_wrk()
     server_cpus, load_cpus = default_cpus(args.server_cpus, args.load_cpus)
     say(f"machine: {describe_machine()}")
-    redis = server = None
+    if args.auth == "keystone":
+        if args.url is not None or any(w not in REST_WORKLOADS for w in workloads):
+            raise SystemExit("--auth keystone: REST workloads of a server started here only")
+    redis = server = keystone = None
     logdir = tempfile.mkdtemp(prefix="zaqar-bench-")
     results = []
     try:
         url = args.url
         if url is None:
+            if args.auth == "keystone":
+                keystone = start_keystone()
             redis = redis_target(args.redis, load_cpus)
             redis.claim(args.db)
             server = ZaqarTw(redis, args.db, server_cpus, os.path.join(logdir, "zaqar-tw.log"),
                              workers=args.workers,
                              websocket=any(w in WS_WORKLOADS + (IDLE_WORKLOAD,)
                                            for w in workloads),
-                             options=server_options(args)).start()
+                             options=server_options(args),
+                             keystone=keystone).start()
             url = server.url
             say(f"pinning: zaqar-tw {server.pinning()} (taskset -c {server_cpus}); "
                 f"wrk on CPU {load_cpus} (taskset -c {load_cpus}, 1 thread, "
@@ -940,7 +985,8 @@ def main(argv=None):
             say(f"pinning: server at {url} as you started it; wrk on CPU {load_cpus} "
                 f"(taskset -c {load_cpus}, 1 thread, {args.connections} connections)")
         bench = RestBench(url, load_cpus, args.duration, args.connections,
-                          cpu=server.cpu_seconds if server is not None else None)
+                          cpu=server.cpu_seconds if server is not None else None,
+                          token=server.token if server is not None else None)
         ws_figures = None
         for workload in workloads:
             if workload == IDLE_WORKLOAD:
@@ -986,6 +1032,8 @@ def main(argv=None):
             server.stop()
         if redis is not None:
             redis.close()
+        if keystone is not None:
+            keystone.remove()
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump([vars(f) for f in results], handle, indent=2)

@@ -109,9 +109,10 @@ def test_bad_values_name_the_option(argv, named):
     assert str(raised.value).startswith(named + ":")
 
 
-def test_keystone_is_refused_for_now():
-    """--auth keystone is refused at start-up with a clear message naming --auth."""
-    with pytest.raises(usage.UsageError, match="--auth.*Keystone.*not built yet"):
+def test_keystone_needs_its_options():
+    """--auth keystone without [keystone_authtoken] is refused before start-up, naming the
+    first option it needs."""
+    with pytest.raises(usage.UsageError, match=r"^\[keystone_authtoken\] auth_url is required"):
         parse("--auth", "keystone")
 
 
@@ -219,14 +220,16 @@ def children(top):
 
 
 def test_service_tree_on_external_redis():
-    """A redis:// store gives storage, the policy file watch, notifications, then REST, then
+    """A redis:// store gives storage, the policy file watch, notifications, the
+    authenticator, then REST, then
     WebSocket; no embedded Redis child."""
     from zaqar_tw.transport.websocket.factory import ZaqarServerFactory
 
     options = parse("--store", "redis://127.0.0.1:6379", "--rest", "tcp:0:interface=127.0.0.1")
     top = tap.makeService(options)
     assert isinstance(top, zservice.ZaqarService)
-    assert children(top) == ["storage", "policy", "notifications", "rest", "websocket"]
+    assert children(top) == ["storage", "policy", "notifications", "authenticator", "rest",
+                             "websocket"]
     rest = top.getServiceNamed("rest")
     assert isinstance(rest, StreamServerEndpointService)
     assert rest.endpoint._port == 0
@@ -244,8 +247,7 @@ def test_service_tree_on_embedded_redis(tmp_path):
     conf.write_text(f"[embedded]\ndata_dir = {tmp_path / 'data'}\n")
     top = tap.makeService(parse("--config", str(conf)))
     assert children(top) == [
-        "embedded-redis", "storage", "policy", "notifications", "rest", "websocket"
-    ]
+        "embedded-redis", "storage", "policy", "notifications", "authenticator", "rest", "websocket"]
     redis = top.getServiceNamed("embedded-redis")
     assert redis.uri == f"redis+unix://{tmp_path / 'data' / 'redis.sock'}"
     assert top.getServiceNamed("storage").uri == redis.uri
@@ -254,13 +256,13 @@ def test_service_tree_on_embedded_redis(tmp_path):
 def test_rest_none_builds_no_listener():
     """--rest none leaves the REST listener out."""
     top = tap.makeService(parse("--store", "redis://127.0.0.1:6379", "--rest", "none"))
-    assert children(top) == ["storage", "policy", "notifications", "websocket"]
+    assert children(top) == ["storage", "policy", "notifications", "authenticator", "websocket"]
 
 
 def test_websocket_none_builds_no_listener():
     """--websocket none leaves the WebSocket listener out."""
     top = tap.makeService(parse("--store", "redis://127.0.0.1:6379", "--websocket", "none"))
-    assert children(top) == ["storage", "policy", "notifications", "rest"]
+    assert children(top) == ["storage", "policy", "notifications", "authenticator", "rest"]
 
 
 def test_store_password_is_not_logged():
@@ -300,6 +302,29 @@ def test_children_stop_in_reverse_one_at_a_time():
     assert not done.called
     first.stopped.callback(None)
     assert done.called
+
+
+def test_authenticator_closed_when_stopped():
+    """The authenticator's close() runs when its service stops (after the listeners), and
+    the stop waits for it; an authenticator without close() needs nothing."""
+
+    class Closing:
+        def __init__(self):
+            self.closed = defer.Deferred()
+
+        def close(self):
+            return self.closed
+
+    authenticator = Closing()
+    child = zservice.AuthenticatorService(authenticator)
+    child.startService()
+    done = child.stopService()
+    assert not done.called
+    authenticator.closed.callback(None)
+    assert done.called
+    plain = zservice.AuthenticatorService(object())
+    plain.startService()
+    assert plain.stopService() is None
 
 
 @pytest_twisted.ensureDeferred

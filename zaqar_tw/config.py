@@ -235,6 +235,66 @@ class OsloPolicySection:
 
 
 @dataclass
+class KeystoneAuthtokenSection:
+    """``[keystone_authtoken]``: keystonemiddleware's options, as operators write them, read by
+    the ``keystone`` authenticator (``[DEFAULT] auth_strategy = keystone``).
+
+    The service user's password authentication (``auth_type = password``: ``auth_url``,
+    ``username`` or ``user_id``, ``password``, the user's domain, and the project it is
+    scoped to) gets the token zaqar-tw validates users' tokens with.  Validated tokens are
+    kept ``token_cache_time`` seconds (``0`` or less: not kept), at most ``token_cache_size``
+    of them (zaqar-tw's own option).  The options of :data:`KEYSTONE_IGNORED` are accepted
+    and have no effect.
+    """
+
+    www_authenticate_uri: str | None = _opt(None)
+    auth_uri: str | None = _opt(None)  # deprecated name of www_authenticate_uri
+    auth_type: str | None = _opt(None, choices=("password", "v3password"))
+    auth_section: str | None = _opt(None)
+    auth_url: str | None = _opt(None)
+    username: str | None = _opt(None)
+    user_id: str | None = _opt(None)
+    password: str | None = _opt(None, secret=True)
+    user_domain_name: str | None = _opt(None)
+    user_domain_id: str | None = _opt(None)
+    project_name: str | None = _opt(None)
+    project_id: str | None = _opt(None)
+    project_domain_name: str | None = _opt(None)
+    project_domain_id: str | None = _opt(None)
+    default_domain_name: str | None = _opt(None)
+    default_domain_id: str | None = _opt(None)
+    system_scope: str | None = _opt(None)
+    domain_id: str | None = _opt(None)
+    domain_name: str | None = _opt(None)
+    trust_id: str | None = _opt(None)
+    token_cache_time: int = _opt(300)
+    token_cache_size: int = _opt(10000, minimum=1)
+    http_connect_timeout: float | None = _opt(None, minimum=0.001)
+    http_request_max_retries: int = _opt(3, minimum=0)
+    cafile: str | None = _opt(None)
+    insecure: bool = _opt(False)
+
+
+# keystonemiddleware's (and keystoneauth's session) options that zaqar-tw accepts in
+# [keystone_authtoken] without effect, older ones included.
+KEYSTONE_IGNORED = frozenset((
+    "admin_password", "admin_tenant_name", "admin_token", "admin_user", "auth_admin_prefix",
+    "auth_host", "auth_port", "auth_protocol", "auth_version", "cache",
+    "certfile", "check_revocations_for_cached", "collect_timing", "delay_auth_decision",
+    "enforce_token_bind", "hash_algorithms", "identity_uri", "include_service_catalog",
+    "interface", "keyfile", "memcache_password", "memcache_pool_conn_get_timeout",
+    "memcache_pool_dead_retry", "memcache_pool_maxsize", "memcache_pool_socket_timeout",
+    "memcache_pool_unused_timeout", "memcache_sasl_enabled", "memcache_secret_key",
+    "memcache_security_strategy", "memcache_servers", "memcache_tls_allowed_ciphers",
+    "memcache_tls_cafile", "memcache_tls_certfile", "memcache_tls_enabled",
+    "memcache_tls_keyfile", "memcache_use_advanced_pool", "memcache_username",
+    "memcached_servers", "region_name", "revocation_cache_time", "service_token_roles",
+    "service_token_roles_required", "service_type", "signing_dir", "split_loggers",
+    "timeout", "tls_ciphers", "tls_min_version",
+))
+
+
+@dataclass
 class FiltersSection:
     """``[filters]``: the message filter chain and the limits of the built-in guards.
 
@@ -302,12 +362,17 @@ SECTIONS = {
     "filters": ("filters", FiltersSection),
     "oslo_policy": ("oslo_policy", OsloPolicySection),
     "limits": ("limits", LimitsSection),
+    "keystone_authtoken": ("keystone_authtoken", KeystoneAuthtokenSection),
 }
 # ``[limits:PROJECT]``: the ``[limits]`` options of one project.
 PROJECT_LIMITS_PREFIX = "limits:"
 
+# Options of a section that are accepted as written and have no effect (kept in
+# ``Config.free_form``).
+IGNORED_OPTIONS = {"keystone_authtoken": KEYSTONE_IGNORED}
+
 # Sections whose options belong to other libraries' conventions; accepted as written.
-FREE_FORM_SECTIONS = ("keystone_authtoken", "trustee")
+FREE_FORM_SECTIONS = ("trustee",)
 # Sections of plugins, kept as written for the plugin that owns them (``[filter:stamp]``,
 # ``[notifier:chat]``).
 FREE_FORM_PREFIXES = ("filter:", "notifier:")
@@ -332,6 +397,9 @@ class Config:
     oslo_policy: OsloPolicySection = field(default_factory=OsloPolicySection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     project_limits: dict = field(default_factory=dict)
+    keystone_authtoken: KeystoneAuthtokenSection = field(
+        default_factory=KeystoneAuthtokenSection
+    )
     free_form: dict = field(default_factory=dict)
     source: str | None = None
 
@@ -362,6 +430,9 @@ class Config:
             )
         attr, cls = SECTIONS[section]
         fields = {f.name: f for f in dataclasses.fields(cls)}
+        if name not in fields and name in IGNORED_OPTIONS.get(section, ()):
+            self.free_form.setdefault(section, {})[name] = value
+            return
         if name not in fields:
             raise ConfigError(
                 f"unknown option {name!r} in [{section}] (known: {', '.join(fields)})"

@@ -324,6 +324,10 @@ class IAuthenticator(Interface):
     The class is built once at start-up as ``cls(reactor, config, clock)``: the reactor (for
     network clients), the :class:`~zaqar_tw.config.Config` and the ``IReactorTime`` that
     every notion of "now" comes from (token expiry, caches).
+
+    A provider holding connections may also have a ``close()`` method, returning a Deferred
+    that fires once they are closed: the service calls it when it stops, after the
+    listeners have closed.  (A provider wrapping another forwards it.)
     """
 
     def authenticate(headers, method, path):

@@ -2,9 +2,10 @@
 
 Children, in start order: the embedded Redis (only when the store URI is ``embedded``), the
 store, the policy file watch (unless ``[oslo_policy] reload_interval`` is 0), the
-notifications, then the listeners.  They stop in reverse, one after the other, so
-the listeners close first, the notifications in progress get a bounded time to finish, and
-the store closes before its Redis goes away.
+notifications, the authenticator (its connections, Keystone's, close when it stops), then the
+listeners.  They stop in reverse, one after the other, so the listeners close first, the
+notifications in progress get a bounded time to finish, and the store closes before its Redis
+goes away.
 """
 
 from twisted.application import strports
@@ -97,10 +98,27 @@ class NotificationService(Service):
         return self.dispatcher.stop()
 
 
+class AuthenticatorService(Service):
+    """Closes the authenticator's connections when stopped (it stops after the listeners),
+    for an authenticator that has a ``close()`` method."""
+
+    name = "authenticator"
+
+    def __init__(self, authenticator):
+        """:param authenticator: the IAuthenticator provider."""
+        self.authenticator = authenticator
+
+    def stopService(self):
+        """:returns: the Deferred of the authenticator's ``close()``, if it has one."""
+        Service.stopService(self)
+        close = getattr(self.authenticator, "close", None)
+        return defer.maybeDeferred(close) if close is not None else None
+
+
 def check(config):
     """Refuse what this version cannot serve: things not built yet, a Redis URI that does
-    not parse (other stores check their URIs when built), and policy files that cannot be
-    used.
+    not parse (other stores check their URIs when built), policy files that cannot be used,
+    and Keystone mode without what it needs in ``[keystone_authtoken]``.
 
     :raises ConfigError: naming the option.
     """
@@ -109,10 +127,9 @@ def check(config):
 
         workers.check(config)
     if config.default.auth_strategy == "keystone":
-        raise ConfigError(
-            "--auth / [DEFAULT] auth_strategy = keystone: Keystone authentication is not "
-            "built yet; run with --auth noauth (the default) for now"
-        )
+        from zaqar_tw.auth.keystone_settings import keystone_settings
+
+        keystone_settings(config)
     uri = config.redis.uri.strip()
     if config.drivers.message_store == "redis" and uri != "embedded":
         try:
@@ -196,6 +213,7 @@ def makeService(config, reactor, clock=None):
     authenticator = SignedUrlAuthenticator(
         auth_class(reactor, config, clock), core.signer, config
     )
+    AuthenticatorService(authenticator).setServiceParent(top)
 
     if config.rest_endpoint is not None:
         site = RestApi(core, config, authenticator).site()

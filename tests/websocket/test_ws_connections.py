@@ -288,25 +288,29 @@ async def test_unauthenticated_connection_may_name_any_project(ws):
 
 @implementer(IAuthenticator)
 class _TokenAuth:
-    """A token-checking provider: token ``good-<project>`` identifies that project."""
+    """A token-checking provider: token ``good-<project>`` identifies that project (for
+    ``lifetime`` seconds of the clock from each check, when set)."""
 
-    def __init__(self):
+    def __init__(self, clock):
         self.seen = []
+        self.clock = clock
+        self.lifetime = None
 
     def authenticate(self, headers, method, path):
         self.seen.append((dict(headers), method, path))
         token = headers.get("x-auth-token", "")
         if not token.startswith("good-"):
             return defer.fail(Unauthorized("The token is not valid."))
-        return defer.succeed(RequestContext(project=token[5:],
-                                            client_id=headers["client-id"]))
+        expires = None if self.lifetime is None else self.clock.seconds() + self.lifetime
+        return defer.succeed(RequestContext(project=token[5:], client_id=headers["client-id"],
+                                            expires=expires))
 
 
 @pytest.fixture
-def authenticator(request, config):
+def authenticator(request, config, clock):
     """No-auth, or a token-checking provider for the tests that ask for it."""
     if "token_auth" in request.node.name:
-        return _TokenAuth()
+        return _TokenAuth(clock)
     from zaqar_tw.auth.noauth import NoAuth
 
     return NoAuth(None, config)
@@ -344,3 +348,23 @@ async def test_token_auth_through_the_same_seam(ws, authenticator):
     reply = await ws.request("message_list", {"queue_name": "q"}, headers=ws.headers(
         **{"X-Project-ID": uuid.uuid4().hex}))
     assert reply.status == 403
+
+
+@pytest_twisted.ensureDeferred
+@pytest.mark.zaqar_config(("drivers:transport:websocket", "idle_timeout", "0"))
+async def test_token_auth_identity_expires(ws, authenticator, clock):
+    """Once the clock passes the expiry of the identity ``authenticate`` bound, every frame
+    gets "Not authentified." (though the authenticator would still take the token) until
+    the connection authenticates again; the connection stays open."""
+    authenticator.lifetime = 60
+    token = {"X-Auth-Token": f"good-{ws.project}"}
+    assert (await ws.request("authenticate", headers=ws.headers(**token))).status == 200
+    clock.advance(59)
+    assert (await ws.request("queue_list")).status == 200
+    clock.advance(1)
+    for _ in range(2):
+        reply = await ws.request("queue_list")
+        assert (reply.status, reply.body) == (403, {"error": "Not authentified."})
+    assert not ws.protocol.closed.called
+    assert (await ws.request("authenticate", headers=ws.headers(**token))).status == 200
+    assert (await ws.request("queue_list")).status == 200

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta, timezone
 
-from twisted.internet.defer import succeed
+from twisted.internet.defer import maybeDeferred, succeed
 from zope.interface import implementer
 
 from zaqar_tw.auth.noauth import client_id_from
@@ -218,3 +218,11 @@ class SignedUrlAuthenticator:
         return succeed(RequestContext(
             project=grant.project, client_id=client_id, expires=expires, grant=grant
         ))
+
+    def close(self):
+        """Close the configured authenticator's connections, if it holds any.
+
+        :returns: a Deferred firing once they are closed.
+        """
+        close = getattr(self._inner, "close", None)
+        return maybeDeferred(close) if close is not None else succeed(None)

@@ -14,14 +14,12 @@ outbox are left for a later version.
 
 import json
 
-from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, succeed
-from twisted.internet.protocol import Protocol
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone, ResponseNeverReceived
-from twisted.web.http import PotentialDataLoss
+from twisted.internet.defer import CancelledError, ensureDeferred
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseNeverReceived
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IBodyProducer
 from zope.interface import implementer
 
+from zaqar_tw.http_body import BytesBody, read_body
 from zaqar_tw.interfaces import INotifier
 
 PLACEHOLDER = '"$zaqar_message$"'
@@ -113,64 +111,13 @@ class WebhookNotifier:
         headers = Headers({name: [value] for name, value in headers.items()})
         try:
             response = await self.agent.request(
-                b"POST", url.encode("utf-8"), headers, _Bytes(body)
+                b"POST", url.encode("utf-8"), headers, BytesBody(body)
             )
         except ResponseNeverReceived as exc:
             # A request cancelled in flight (timed out) fails this way; say it plainly.
             if any(reason.check(CancelledError) for reason in exc.reasons):
                 raise CancelledError() from None
             raise
-        await _discard_body(response)
+        await read_body(response, keep=False)
         if response.code >= 400:
             raise DeliveryRefused(response.code)
-
-
-class _Discard(Protocol):
-    """Reads a response body to its end, keeping nothing."""
-
-    def __init__(self, done):
-        self.done = done
-
-    def dataReceived(self, data):
-        pass
-
-    def connectionLost(self, reason):
-        if reason.check(ResponseDone, PotentialDataLoss):
-            self.done.callback(None)
-        else:
-            self.done.errback(reason)
-
-
-def _discard_body(response):
-    """:returns: a Deferred firing once the body of ``response`` was read (so that its
-    connection may serve the next request); cancelling it drops the connection."""
-
-    def cancel(_):
-        if reader.transport is not None:
-            reader.transport.stopProducing()
-
-    reader = _Discard(Deferred(cancel))
-    response.deliverBody(reader)
-    return reader.done
-
-
-@implementer(IBodyProducer)
-class _Bytes:
-    """A request body held in memory, sent with its Content-Length."""
-
-    def __init__(self, data):
-        self.length = len(data)
-        self._data = data
-
-    def startProducing(self, consumer):
-        consumer.write(self._data)
-        return succeed(None)
-
-    def pauseProducing(self):
-        pass
-
-    def resumeProducing(self):
-        pass
-
-    def stopProducing(self):
-        pass

@@ -30,10 +30,12 @@ class Session:
     :ivar project: the project it authenticated to, or ``None``.
     :ivar token: the ``X-Auth-Token`` it authenticated with, or ``None``; later requests
         are identified with it.
+    :ivar expires: when (seconds of the service clock) that identity ends, or ``None``.
     """
 
     project: str | None = None
     token: str | None = None
+    expires: float | None = None
 
 
 class WebSocketApi:
@@ -43,13 +45,15 @@ class WebSocketApi:
     :param config: the :class:`zaqar_tw.config.Config`.
     :param authenticator: an :class:`zaqar_tw.interfaces.IAuthenticator` provider (the same
         one REST uses).
+    :param clock: the ``IReactorTime`` identities expire on.
     """
 
     _log = Logger()
 
-    def __init__(self, core, config, authenticator):
+    def __init__(self, core, config, authenticator, clock):
         self._actions = Actions(core, config)
         self._authenticator = authenticator
+        self._clock = clock
 
     async def answer(self, payload, binary, session):
         """Answer one request.
@@ -107,9 +111,9 @@ class WebSocketApi:
         token).  Every other request is identified with the connection's token, never with
         one of its own, and with its own Client-ID; a pre-signed URL's headers count on
         message actions only (spec 2.4).  A connection that has not authenticated, or whose
-        identity has expired, is refused while the authenticator wants a token, and so is a
-        request whose pre-signed URL does not grant it (as the reference's WebSocket
-        answers it; REST answers 404).
+        identity has expired (the clock past the context's ``expires``), is refused while
+        the authenticator wants a token, and so is a request whose pre-signed URL does not
+        grant it (as the reference's WebSocket answers it; REST answers 404).
 
         :raises zaqar_tw.errors.ZaqarError: the authenticator refused the headers, or the
             connection is bound to another project.
@@ -119,7 +123,10 @@ class WebSocketApi:
             ctx = await _context(self._authenticator.authenticate(seen, None, action.path))
             session.project = ctx.project
             session.token = seen["x-auth-token"]
+            session.expires = ctx.expires
             return ctx
+        if session.expires is not None and self._clock.seconds() >= session.expires:
+            raise NotAuthentified()
         seen.pop("x-auth-token", None)
         if not action.signable:
             for name in SIGNED_HEADERS:

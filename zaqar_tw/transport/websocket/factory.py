@@ -26,7 +26,7 @@ class ZaqarServerFactory(WebSocketServerFactory):
     """Builds :class:`~zaqar_tw.transport.websocket.protocol.ZaqarServerProtocol` connections.
 
     :ivar api: the :class:`~zaqar_tw.transport.websocket.api.WebSocketApi` they answer with.
-    :ivar clock: the ``IReactorTime`` of idle timeouts.
+    :ivar clock: the ``IReactorTime`` of idle timeouts and identity expiries.
     :ivar connections: the open connections.
     """
 
@@ -39,14 +39,15 @@ class ZaqarServerFactory(WebSocketServerFactory):
         :param authenticator: the :class:`zaqar_tw.interfaces.IAuthenticator` provider (the
             one REST uses).
         :param reactor: the reactor (Autobahn's handshake and ping timers run on it).
-        :param clock: the ``IReactorTime`` of idle timeouts (default: the reactor).
+        :param clock: the ``IReactorTime`` of idle timeouts and identity expiries (default:
+            the reactor).
         """
         options = config.websocket
         super().__init__(
             reactor=reactor, server="zaqar-tw", externalPort=options.external_port
         )
-        self.api = WebSocketApi(core, config, authenticator)
         self.clock = reactor if clock is None else clock
+        self.api = WebSocketApi(core, config, authenticator, self.clock)
         self.max_message_size = options.max_message_size
         self.max_frame_size = options.max_frame_size
         self.max_write_buffer = options.max_write_buffer
