@@ -5,23 +5,48 @@ store, the policy file watch (unless ``[oslo_policy] reload_interval`` is 0), th
 notifications, then the listeners.  They stop in reverse, one after the other, so
 the listeners close first, the notifications in progress get a bounded time to finish, and
 the store closes before its Redis goes away.
+
+Once the listeners listen, one line says what runs: the version, the config file, the URLs,
+the store and the auth mode.  What stops start-up is a :class:`StartupError`: one line, no
+traceback.
 """
 
-from twisted.application import strports
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
-from twisted.internet import defer
+from twisted.internet import defer, endpoints
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from zaqar_tw import plugins
 from zaqar_tw.auth.signed_url import SignedUrlAuthenticator
 from zaqar_tw.config import ConfigError
+from zaqar_tw.startup import StartupError, cannot_listen, listening_urls, summary
 from zaqar_tw.storage.redis.uri import parse_uri, redact
 
 log = Logger()
 
 
 class ZaqarService(MultiService):
-    """A ``MultiService`` whose children stop one at a time, last started first."""
+    """A ``MultiService`` whose children stop one at a time, last started first.
+
+    :ivar summary: when set (by :func:`makeService`), the start-up line is logged once the
+        listeners listen: a dict of what it says besides their URLs.
+    """
+
+    summary = None
+
+    def startService(self):
+        """Start every child, then log the start-up line once the listeners listen."""
+        MultiService.startService(self)
+        if self.summary is not None:
+            listening_urls(self).addCallback(self._announce)
+
+    def _announce(self, urls):
+        served = " and ".join(f"{label} on {url}" for label, url in urls) or "nothing"
+        log.info(
+            "zaqar-tw {version} serving {served}; config: {config}; store: {store}; "
+            "auth: {auth}", served=served, **self.summary,
+        )
 
     def stopService(self):
         """Stop every child in reverse order, each after the previous one has stopped.
@@ -97,6 +122,45 @@ class NotificationService(Service):
         return self.dispatcher.stop()
 
 
+class Listener(StreamServerEndpointService):
+    """A listener that reports an address it cannot listen on as a :class:`StartupError`
+    naming its transport.
+
+    :ivar label: the transport (``"REST"``, ``"WebSocket"``).
+    :ivar description: the endpoint string.
+    """
+
+    def __init__(self, endpoint, factory, label, description):
+        super().__init__(endpoint, factory)
+        self.label = label
+        self.description = description
+        self._raiseSynchronously = True
+
+    def privilegedStartService(self):
+        """Listen now.
+
+        :raises StartupError: the address is in use, or not ours to listen on.
+        """
+        try:
+            super().privilegedStartService()
+        except CannotListenError as exc:
+            raise StartupError(cannot_listen(self.label, self.description, exc)) from None
+
+    def listening(self):
+        """:returns: ``[(label, endpoint string, Deferred firing with the port)]`` once
+        started, else ``[]``."""
+        if self._waitingForPort is None:
+            return []
+        waiting = defer.Deferred()
+
+        def relay(port):
+            waiting.callback(port)
+            return port
+
+        self._waitingForPort.addCallback(relay)
+        return [(self.label, self.description, waiting)]
+
+
 def check(config):
     """Refuse what this version cannot serve: things not built yet, a Redis URI that does
     not parse (other stores check their URIs when built), and policy files that cannot be
@@ -126,12 +190,14 @@ def check(config):
     policy.check(config)
 
 
-def makeService(config, reactor, clock=None):
+def makeService(config, reactor, clock=None, announce=True):
     """Build zaqar-tw as a ``MultiService``.
 
     :param config: the :class:`~zaqar_tw.config.Config`.
     :param reactor: the reactor: endpoints, child processes and the store use it.
     :param clock: the ``IReactorTime`` of the core and the store (default: the reactor).
+    :param announce: whether the service logs the start-up line once it listens (a worker
+        process leaves it to its supervisor).
     :returns: a :class:`ZaqarService`.
     :raises ConfigError: the configuration asks for something this version cannot do.
     """
@@ -142,6 +208,8 @@ def makeService(config, reactor, clock=None):
     check(config)
     clock = reactor if clock is None else clock
     top = ZaqarService()
+    if announce:
+        top.summary = summary(config)
 
     uri = config.redis.uri.strip()
     ready = None
@@ -158,7 +226,7 @@ def makeService(config, reactor, clock=None):
         # building what each worker will build, so that its mistakes stop start-up here.
         from zaqar_tw.workers import WorkerPoolService, worker_config
 
-        makeService(worker_config(config, uri), reactor, clock)
+        makeService(worker_config(config, uri), reactor, clock, announce=False)
         WorkerPoolService(config, reactor, uri, ready).setServiceParent(top)
         return top
 
@@ -215,8 +283,9 @@ def _listen(top, name, label, endpoint, factory, reactor):
     :raises ConfigError: the endpoint string is malformed.
     """
     try:
-        listener = strports.service(endpoint, factory, reactor=reactor)
-    except ValueError as exc:
+        server = endpoints.serverFromString(reactor, endpoint)
+    except (ValueError, TypeError) as exc:
         raise ConfigError(f"{label} endpoint {endpoint!r} ([service] {name}): {exc}") from None
+    listener = Listener(server, factory, label, endpoint)
     listener.setName(name)
     listener.setServiceParent(top)
