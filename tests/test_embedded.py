@@ -306,3 +306,20 @@ async def test_unrecorded_redis7_data_refuse_redis6(data_dir, started, both_bina
     monkeypatch.setenv("PATH", VENV_BIN)
     with pytest.raises(EmbeddedRedisError, match="append-only files of Redis 7.0 or later"):
         embedded.check(section(data_dir))
+
+
+@pytest_twisted.ensureDeferred
+async def test_redis_chatter_is_logged_at_debug(data_dir, started, logged):
+    """The child's start-up lines are logged at debug level (its warnings as warnings),
+    so an operator's log at info level does not fill with them."""
+    from twisted.logger import LogLevel, formatEvent
+
+    service = started(EmbeddedRedisService(section(data_dir), _reactor()))
+    await service.whenReady()
+    await service.stopService()
+    lines = [(event["log_level"], formatEvent(event)) for event in logged
+             if event.get("log_format", "").startswith("[redis]")]
+    assert any(level is LogLevel.debug and "ready to accept connections" in text.lower()
+               for level, text in lines), lines
+    assert all(level in (LogLevel.debug, LogLevel.warn) for level, _ in lines), lines
+    assert all(" # " in text for level, text in lines if level is LogLevel.warn), lines

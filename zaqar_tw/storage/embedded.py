@@ -289,8 +289,13 @@ def _is_live_redis(pid):
     return state not in (b"Z", b"X") and b"redis" in cmdline
 
 
+#: A Redis log line: ``pid:role date time level message``, level ``#`` for warnings.
+_REDIS_LINE = re.compile(r"\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ ([.*#-]) ")
+
+
 class _RedisProcess(ProcessProtocol):
-    """One run of the child: forwards its output to the log and reports readiness and exit."""
+    """One run of the child: forwards its output to the log (its warnings as warnings, the
+    rest, start-up chatter included, at debug level) and reports readiness and exit."""
 
     def __init__(self, service):
         self.service = service
@@ -309,7 +314,9 @@ class _RedisProcess(ProcessProtocol):
         line = raw.decode("utf-8", "replace").rstrip()
         if not line:
             return
-        log.info("[redis] {line}", line=line)
+        level = _REDIS_LINE.match(line)
+        emit = log.warn if level is not None and level.group(1) == "#" else log.debug
+        emit("[redis] {line}", line=line)
         if "ready to accept connections" in line.lower() and not self.ready.called:
             self.ready.callback(None)
 
