@@ -231,14 +231,14 @@ def children(top):
 
 
 def test_service_tree_on_external_redis():
-    """A redis:// store gives storage, the policy file watch, notifications, then REST, then
-    WebSocket; no embedded Redis child."""
+    """A redis:// store gives storage, the clock kept on it, the policy file watch,
+    notifications, then REST, then WebSocket; no embedded Redis child."""
     from zaqar_tw.transport.websocket.factory import ZaqarServerFactory
 
     options = parse("--store", "redis://127.0.0.1:6379", "--rest", "tcp:0:interface=127.0.0.1")
     top = tap.makeService(options)
     assert isinstance(top, zservice.ZaqarService)
-    assert children(top) == ["storage", "policy", "notifications", "rest", "websocket"]
+    assert children(top) == ["storage", "clock", "policy", "notifications", "rest", "websocket"]
     rest = top.getServiceNamed("rest")
     assert isinstance(rest, StreamServerEndpointService)
     assert rest.endpoint._port == 0
@@ -256,7 +256,7 @@ def test_service_tree_on_embedded_redis(tmp_path):
     conf.write_text(f"[embedded]\ndata_dir = {tmp_path / 'data'}\n")
     top = tap.makeService(parse("--config", str(conf)))
     assert children(top) == [
-        "embedded-redis", "storage", "policy", "notifications", "rest", "websocket"
+        "embedded-redis", "storage", "clock", "policy", "notifications", "rest", "websocket"
     ]
     redis = top.getServiceNamed("embedded-redis")
     assert redis.uri == f"redis+unix://{tmp_path / 'data' / 'redis.sock'}"
@@ -266,13 +266,13 @@ def test_service_tree_on_embedded_redis(tmp_path):
 def test_rest_none_builds_no_listener():
     """--rest none leaves the REST listener out."""
     top = tap.makeService(parse("--store", "redis://127.0.0.1:6379", "--rest", "none"))
-    assert children(top) == ["storage", "policy", "notifications", "websocket"]
+    assert children(top) == ["storage", "clock", "policy", "notifications", "websocket"]
 
 
 def test_websocket_none_builds_no_listener():
     """--websocket none leaves the WebSocket listener out."""
     top = tap.makeService(parse("--store", "redis://127.0.0.1:6379", "--websocket", "none"))
-    assert children(top) == ["storage", "policy", "notifications", "rest"]
+    assert children(top) == ["storage", "clock", "policy", "notifications", "rest"]
 
 
 def test_store_password_is_not_logged():

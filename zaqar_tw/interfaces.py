@@ -6,7 +6,9 @@ Storage contracts in brief (``tests/storage/`` checks them against every store):
   :class:`zaqar_tw.errors.StoreUnavailable`; the core turns that into a 503.
 * Time comes from the ``IReactorTime`` the store was built with, never from the wall clock
   directly; expiry is decided by comparing stored expiry times with that clock, never by
-  relying on the back end's key expiry.
+  relying on the back end's key expiry.  In the service that clock is one every node shares:
+  a store whose nodes share a server also provides :class:`ITimeSource`, and each node
+  keeps its clock's offset to that server's (see :mod:`zaqar_tw.clock`).
 * Every queue belongs to a project; names are unique per project.  Message and claim ids are
   dashed lowercase UUID4 strings scoped to their queue: an id of queue A is unknown in queue B.
 * A *message* handed out by a store is a plain dict::
@@ -272,6 +274,26 @@ class IStorage(Interface):
 
     def close():
         """Release connections. :returns: Deferred firing when closed."""
+
+
+class ITimeSource(Interface):
+    """A clock every node of a deployment can read: the store's server's (Redis ``TIME``).
+
+    Optional: a storage back end whose nodes share a server provides it beside
+    :class:`IStorage`, and the service then keeps its notion of "now" on that clock (each
+    node measures its offset to it at start and again periodically, so the hot path reads
+    no network), so that a node whose own clock is wrong neither expires messages early nor
+    takes over live claims.  A store without it (one node, one file) runs on the node's
+    clock.
+    """
+
+    def time():
+        """Read the shared clock once.
+
+        :returns: Deferred firing with its time in seconds since the epoch (a float, to the
+            microsecond where the source has it).
+        :raises zaqar_tw.errors.StoreUnavailable: (in the Deferred) it cannot be read now.
+        """
 
 
 class IAuthenticator(Interface):

@@ -1,7 +1,8 @@
 """Build the running service from a :class:`~zaqar_tw.config.Config`: one ``MultiService``.
 
 Children, in start order: the embedded Redis (only when the store URI is ``embedded``), the
-store, the policy file watch (unless ``[oslo_policy] reload_interval`` is 0), the
+store, the clock's synchronization with the store (when the store provides ``ITimeSource``:
+see :mod:`zaqar_tw.clock`), the policy file watch (unless ``[oslo_policy] reload_interval`` is 0), the
 notifications, then the listeners.  They stop in reverse, one after the other, so
 the listeners close first, the notifications in progress get a bounded time to finish, and
 the store closes before its Redis goes away.
@@ -19,7 +20,9 @@ from twisted.logger import Logger
 
 from zaqar_tw import plugins
 from zaqar_tw.auth.signed_url import SignedUrlAuthenticator
+from zaqar_tw.clock import ClockSyncService, SharedClock
 from zaqar_tw.config import ConfigError
+from zaqar_tw.interfaces import ITimeSource
 from zaqar_tw.startup import StartupError, cannot_listen, listening_urls, summary
 from zaqar_tw.storage.redis.uri import parse_uri, redact
 
@@ -88,17 +91,40 @@ class StorageService(Service):
         self.storage = storage
         self.uri = redact(uri)
         self.ready = ready
+        self._connected = False
+        self._waiters = []
 
     def startService(self):
         """Start connecting (once ``ready`` fires); log when the store answers first."""
         Service.startService(self)
         d = defer.maybeDeferred(self.ready) if self.ready is not None else defer.succeed(None)
         d.addCallback(lambda _: self.storage.connect() if self.running else None)
-        d.addCallbacks(
-            lambda _: self.running and log.info("store connected: {uri}", uri=self.uri),
-            lambda f: self.running
-            and log.failure("store {uri} failed to connect", f, uri=self.uri),
-        )
+        d.addCallbacks(self._connected_first, self._failed)
+
+    def whenConnected(self):
+        """:returns: a Deferred firing once the store has connected (now, if it has); it
+        fails if the store never does (it was stopped first)."""
+        if self._connected:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._waiters.append(d)
+        return d
+
+    def _connected_first(self, _):
+        if not self.running:
+            return
+        log.info("store connected: {uri}", uri=self.uri)
+        self._connected = True
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def _failed(self, failure):
+        if self.running:
+            log.failure("store {uri} failed to connect", failure, uri=self.uri)
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.errback(failure)
 
     def stopService(self):
         """:returns: the Deferred of the store's ``close()``."""
@@ -195,7 +221,9 @@ def makeService(config, reactor, clock=None, announce=True):
 
     :param config: the :class:`~zaqar_tw.config.Config`.
     :param reactor: the reactor: endpoints, child processes and the store use it.
-    :param clock: the ``IReactorTime`` of the core and the store (default: the reactor).
+    :param clock: the ``IReactorTime`` of the core and the store; by default a
+        :class:`~zaqar_tw.clock.SharedClock` on the reactor, kept on the store's clock when
+        the store provides ``ITimeSource`` (a test passes its own clock, and keeps it).
     :param announce: whether the service logs the start-up line once it listens (a worker
         process leaves it to its supervisor).
     :returns: a :class:`ZaqarService`.
@@ -206,7 +234,8 @@ def makeService(config, reactor, clock=None, announce=True):
     from zaqar_tw.transport.rest.app import RestApi
 
     check(config)
-    clock = reactor if clock is None else clock
+    shared = SharedClock(reactor) if clock is None else None
+    clock = shared if clock is None else clock
     top = ZaqarService()
     if announce:
         top.summary = summary(config)
@@ -226,7 +255,7 @@ def makeService(config, reactor, clock=None, announce=True):
         # building what each worker will build, so that its mistakes stop start-up here.
         from zaqar_tw.workers import WorkerPoolService, worker_config
 
-        makeService(worker_config(config, uri), reactor, clock, announce=False)
+        makeService(worker_config(config, uri), reactor, announce=False)
         WorkerPoolService(config, reactor, uri, ready).setServiceParent(top)
         return top
 
@@ -239,7 +268,10 @@ def makeService(config, reactor, clock=None, announce=True):
         raise ConfigError(
             f"[drivers:message_store:redis] uri = {redact(uri)}: {exc}"
         ) from None
-    StorageService(storage, uri, ready).setServiceParent(top)
+    storage_service = StorageService(storage, uri, ready)
+    storage_service.setServiceParent(top)
+    if shared is not None and ITimeSource.providedBy(storage):
+        ClockSyncService(shared, storage, storage_service.whenConnected).setServiceParent(top)
 
     auth_class = plugins.load(
         plugins.AUTH, config.default.auth_strategy or "noauth", "[DEFAULT] auth_strategy"
