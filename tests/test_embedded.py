@@ -287,7 +287,8 @@ async def test_an_older_binary_is_refused_on_newer_data(data_dir, started, both_
     system, wheel = both_binaries
     await write_key(started(EmbeddedRedisService(section(data_dir), _reactor())), "k", "v")
     older = EmbeddedSection(data_dir=data_dir, redis_server=wheel)
-    message = f"{wheel} is Redis .* which cannot read it: set \\[embedded\\] redis_server = {system}"
+    message = (f"{wheel} is Redis .* which cannot read it: "
+               f"set \\[embedded\\] redis_server = {system}")
     with pytest.raises(EmbeddedRedisError, match=message):
         embedded.check(older)
     service = EmbeddedRedisService(older, _reactor())

@@ -197,3 +197,12 @@ async def test_start_up_line_says_what_runs(tmp_path, locked_redis):
         f"store: redis://:***@127.0.0.1:{locked_redis.port}; auth: noauth"
     )
     assert "s3cret" not in server.output()
+
+
+def test_help_lists_only_what_is_served():
+    """``twistd zaqar --help`` promises nothing that is not served (no pools or flavors)."""
+    from zaqar_tw.tap import Options
+
+    text = str(Options())
+    assert "--admin-mode" in text and "/v2/health" in text
+    assert "pool" not in text.lower() and "flavor" not in text.lower()

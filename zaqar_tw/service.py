@@ -2,8 +2,8 @@
 
 Children, in start order: the embedded Redis (only when the store URI is ``embedded``), the
 store, the clock's synchronization with the store (when the store provides ``ITimeSource``:
-see :mod:`zaqar_tw.clock`), the policy file watch (unless ``[oslo_policy] reload_interval`` is 0), the
-notifications, then the listeners.  They stop in reverse, one after the other, so
+see :mod:`zaqar_tw.clock`), the policy file watch (unless ``[oslo_policy] reload_interval``
+is 0), the notifications, then the listeners.  They stop in reverse, one after the other, so
 the listeners close first, the notifications in progress get a bounded time to finish, and
 the store closes before its Redis goes away.
 
@@ -239,6 +239,8 @@ def makeService(config, reactor, clock=None, announce=True):
     top = ZaqarService()
     if announce:
         top.summary = summary(config)
+        for option, why in config.inert_settings:
+            log.warn("{option} is set but has no effect: {why}", option=option, why=why)
 
     uri = config.redis.uri.strip()
     ready = None

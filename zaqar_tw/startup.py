@@ -69,8 +69,8 @@ def listening_urls(top):
     """The URLs the listeners of a service tree listen on, once they do.
 
     :param top: a service tree; its children with a ``listening()`` method (a
-        :class:`zaqar_tw.service.Listener`, a worker pool) are asked for ``(label, endpoint string, Deferred
-        firing with the listening port)`` triples.
+        :class:`zaqar_tw.service.Listener`, a worker pool) are asked for ``(label, endpoint
+        string, Deferred firing with the listening port)`` triples.
     :returns: a Deferred firing with ``[(label, url), ...]``; a listener that failed is
         left out (its failure is reported where it happened).
     """
