@@ -340,7 +340,9 @@ class IMessageFilter(Interface):
     """A stage of the message filter chain (``[filters] chain``), registered in the
     ``zaqar_tw.filters`` entry-point group.  The class is built once at start-up as
     ``cls(config, options)``: the :class:`~zaqar_tw.config.Config` and the ``[filter:<name>]``
-    section as a dict of strings (``{}`` when absent).
+    section as a dict of strings (``{}`` when absent).  The class declares the names that
+    section may hold in a class attribute ``known_options`` (a collection of str; another
+    name stops start-up); without it (or with ``None``) the section is not checked.
 
     Each hook may return its result directly, or a Deferred or coroutine firing with it; the
     chain awaits one filter before calling the next.  Hooks may change the message dicts in
@@ -395,7 +397,10 @@ class INotifier(Interface):
     ``zaqar_tw.notifiers`` entry-point group and enabled by ``[notification] notifiers``.  The
     class is built once at start-up as ``cls(reactor, config, options)``: the reactor (for
     network clients and timers), the :class:`~zaqar_tw.config.Config` and the
-    ``[notifier:<name>]`` section as a dict of strings (``{}`` when absent).
+    ``[notifier:<name>]`` section as a dict of strings (``{}`` when absent).  The class
+    declares the names that section may hold in a class attribute ``known_options`` (a
+    collection of str; another name stops start-up); without it (or with ``None``) the
+    section is not checked.
 
     The dispatcher calls :meth:`deliver` once per message and subscription, after the post
     was acknowledged; the poster never waits for it and never sees its failures.

@@ -237,9 +237,10 @@ def makeService(config, reactor, clock=None, announce=True):
     shared = SharedClock(reactor) if clock is None else None
     clock = shared if clock is None else clock
     top = ZaqarService()
+    unused = plugins.unused_sections(config)
     if announce:
         top.summary = summary(config)
-        for option, why in config.inert_settings:
+        for option, why in config.inert_settings + unused:
             log.warn("{option} is set but has no effect: {why}", option=option, why=why)
 
     uri = config.redis.uri.strip()
