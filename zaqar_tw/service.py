@@ -234,8 +234,9 @@ def makeService(config, reactor, clock=None, announce=True):
     from zaqar_tw.transport.rest.app import RestApi
 
     check(config)
-    shared = SharedClock(reactor) if clock is None else None
-    clock = shared if clock is None else clock
+    shared = None
+    if clock is None:
+        clock = shared = SharedClock(reactor)
     top = ZaqarService()
     unused = plugins.unused_sections(config)
     if announce:
