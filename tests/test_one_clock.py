@@ -1,8 +1,8 @@
 """Two nodes whose clocks disagree by 90 s agree on message and claim expiry: each keeps
-time by the store's clock.  The skewed node runs under Debian's ``faketime`` (libfaketime),
-which shifts the clock of the process it starts; ``.ci/run`` installs it."""
+time by the store's clock.  The skewed node runs with Debian's libfaketime preloaded (package
+``faketime``; ``.ci/run`` installs it), which shifts the clock the process reads."""
 
-import shutil
+import glob
 import uuid
 
 import pytest
@@ -11,19 +11,23 @@ import pytest_twisted
 from tests.processes import Http, ZaqarProcess
 
 SKEW = 90  # seconds: more than a 60 s claim and a 60 s message ttl
+LIBFAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("faketime") is None,
-    reason="needs Debian's faketime to skew a node's clock (apt-get install faketime)",
+    not LIBFAKETIME,
+    reason="needs Debian's libfaketime to skew a node's clock (apt-get install faketime)",
 )
 
 
 class SkewedZaqarProcess(ZaqarProcess):
-    """A zaqar-tw process whose clock runs ``skew`` seconds ahead of the machine's."""
+    """A zaqar-tw process whose clock runs ``skew`` seconds ahead of the machine's.
+
+    libfaketime is preloaded into twistd itself (the ``faketime`` command would run it as a
+    child of its own, which a signal to the process would not reach)."""
 
     def __init__(self, workdir, store, skew):
         super().__init__(workdir, store)
-        self.argv = ["faketime", "-f", f"+{skew}s"] + self.argv
+        self.env = dict(self.env, LD_PRELOAD=LIBFAKETIME[0], FAKETIME=f"+{skew}s")
 
 
 @pytest_twisted.async_yield_fixture
