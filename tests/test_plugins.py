@@ -82,6 +82,7 @@ class Pigeon:
     """Serves pigeon: subscribers; keeps the options it was built with."""
 
     schemes = ("pigeon",)
+    known_options = ("wings",)
     built = []
 
     def __init__(self, reactor, config, options):
@@ -96,6 +97,7 @@ class Pigeon:
 class Options(MessageFilter):
     """Keeps the options it was built with."""
 
+    known_options = ("greeting",)
     built = []
 
     def __init__(self, config, options):
@@ -351,3 +353,63 @@ def test_webhook_takes_no_options():
     """[notifier:webhook] options are refused: the webhook has none."""
     text = start_up_error(("notifier:webhook", "timeout", "3"))
     assert text == "[notifier:webhook]: unknown option(s): timeout"
+
+
+# Plugin sections: typos in their names and in their options.
+
+
+def test_a_section_for_no_installed_filter_stops_start_up(third_party):
+    """[filter:<typo>] names no installed filter: start-up stops, listing the installed
+    ones, as for an unknown section of zaqar-tw's own."""
+    text = start_up_error(("filters", "chain", "options"), ("filter:optoins", "greeting", "hi"))
+    assert text.startswith(
+        "unknown section [filter:optoins]: no message filter named 'optoins' is installed "
+        "(installed message filters: checksum, "
+    )
+    assert "options" in text
+
+
+def test_a_section_for_no_installed_notifier_stops_start_up(third_party):
+    """[notifier:<typo>] names no installed notifier: start-up stops."""
+    text = start_up_error(("notifier:pigoen", "wings", "2"))
+    assert text.startswith(
+        "unknown section [notifier:pigoen]: no notifier named 'pigoen' is installed "
+        "(installed notifiers: "
+    )
+
+
+def test_an_unknown_option_in_a_filter_section_stops_start_up(third_party):
+    """A name the filter does not declare in known_options stops start-up, naming the
+    known ones."""
+    text = start_up_error(("filters", "chain", "options"), ("filter:options", "greting", "hi"))
+    assert text == "unknown option 'greting' in [filter:options] (known: greeting)"
+
+
+def test_a_built_in_filter_takes_no_options():
+    """The built-in filters declare no options: any name in their section stops start-up."""
+    text = start_up_error(("filters", "chain", "checksum"), ("filter:checksum", "salt", "x"),
+                          ("filter:checksum", "pepper", "y"))
+    assert text == "unknown options 'pepper', 'salt' in [filter:checksum] (known: none)"
+
+
+def test_an_unknown_option_in_a_notifier_section_stops_start_up(third_party):
+    """A name the notifier does not declare in known_options stops start-up before it is
+    built."""
+    text = start_up_error(("notification", "notifiers", "pigeon"),
+                          ("notifier:pigeon", "wigns", "2"))
+    assert text == "unknown option 'wigns' in [notifier:pigeon] (known: wings)"
+
+
+def test_a_section_of_a_provider_not_enabled_is_warned_about(third_party, logged):
+    """The section of an installed filter or notifier that is not enabled has no effect:
+    it is logged as a warning at start-up."""
+    from twisted.logger import LogLevel, formatEvent
+
+    makeService(config_with(("filter:options", "greeting", "hi"),
+                            ("notifier:pigeon", "wings", "2")), MemoryReactor())
+    warned = [formatEvent(e) for e in logged if e.get("log_level") is LogLevel.warn]
+    assert warned == [
+        "[filter:options] is set but has no effect: [filters] chain does not name 'options'",
+        "[notifier:pigeon] is set but has no effect: [notification] notifiers does not name "
+        "'pigeon'",
+    ]

@@ -14,6 +14,7 @@ from twisted.python import usage
 
 from zaqar_tw import service as zservice
 from zaqar_tw import tap
+from zaqar_tw.startup import StartupError
 from zaqar_tw.storage.embedded import EmbeddedRedisService
 
 from tests.waiting import pause
@@ -99,20 +100,29 @@ def test_twistd_reports_a_bad_option_and_fails(home):
     (["--rest", "carrier-pigeon:80"], "--rest"),
     (["--rest", "tcp:notaport"], "--rest"),
     (["--websocket", "tcp:"], "--websocket"),
-    (["--store", "mongodb://localhost"], "--store"),
+    (["--store", "no-scheme"], "--store"),
     (["--config", "/nonexistent/zaqar.conf"], "--config"),
 ])
 def test_bad_values_name_the_option(argv, named):
-    """Each bad value is a UsageError whose message starts with the option's name."""
+    """Each malformed value is a UsageError whose message starts with the option's name."""
     with pytest.raises(usage.UsageError) as raised:
         parse(*argv)
     assert str(raised.value).startswith(named + ":")
 
 
+def test_a_store_uri_the_store_cannot_use_stops_start_up():
+    """A well-formed --store URI the Redis store does not understand is a StartupError
+    naming --store (not a usage error: the command line itself was fine)."""
+    with pytest.raises(StartupError) as raised:
+        parse("--store", "mongodb://localhost")
+    assert raised.value.message.startswith("--store:")
+    assert str(raised.value.code).startswith("zaqar-tw: cannot start: --store:")
+
+
 def test_keystone_needs_its_options():
     """--auth keystone without [keystone_authtoken] is refused before start-up, naming the
     first option it needs."""
-    with pytest.raises(usage.UsageError, match=r"^\[keystone_authtoken\] auth_url is required"):
+    with pytest.raises(StartupError, match=r"\[keystone_authtoken\] auth_url is required"):
         parse("--auth", "keystone")
 
 
@@ -128,15 +138,16 @@ def test_defaults():
 
 def test_options_map_to_config():
     """Each option lands in its config section."""
+    store = f"redis://:secret@127.0.0.1:{_dead_port()}/3"
     config = parse(
-        "--store", "redis://:secret@127.0.0.1:6380/3",
+        "--store", store,
         "--rest", "tcp:0:interface=127.0.0.1",
         "--websocket", "none",
         "--auth", "noauth",
         "--admin-mode",
         "--workers", "1",
     ).config
-    assert config.redis.uri == "redis://:secret@127.0.0.1:6380/3"
+    assert config.redis.uri == store
     assert config.rest_endpoint == "tcp:0:interface=127.0.0.1"
     assert config.websocket_endpoint is None
     assert config.default.auth_strategy == "noauth"
@@ -166,7 +177,7 @@ def test_store_uri_of_another_back_end_is_left_to_that_back_end(tmp_path):
     conf.write_text("[drivers]\nmessage_store = sqlite\n")
     config = parse("--config", str(conf), "--store", f"sqlite:///{tmp_path}/q.db").config
     assert config.redis.uri == f"sqlite:///{tmp_path}/q.db"
-    with pytest.raises(usage.UsageError, match="^--store:"):
+    with pytest.raises(StartupError, match="cannot start: --store:"):
         parse("--store", f"sqlite:///{tmp_path}/q.db")
 
 
@@ -177,25 +188,26 @@ def test_named_config_file(tmp_path):
     assert parse("--config", str(conf)).config.rest_endpoint == "unix:/tmp/zaqar.sock"
 
 
-def test_bad_config_file_is_a_usage_error(tmp_path):
-    """A bad value in the config file becomes a UsageError naming the option and file."""
+def test_bad_config_file_stops_start_up(tmp_path):
+    """A bad value in the config file is a StartupError naming the option and file."""
     conf = tmp_path / "bad.conf"
     conf.write_text("[transport]\nmax_claim_ttl = soon\n")
-    with pytest.raises(usage.UsageError, match=r"\[transport\] max_claim_ttl") as raised:
+    with pytest.raises(StartupError, match=r"\[transport\] max_claim_ttl") as raised:
         parse("--config", str(conf))
     assert str(conf) in str(raised.value)
 
 
-def test_broken_policy_file_is_a_usage_error(tmp_path):
+def test_broken_policy_file_stops_start_up(tmp_path):
     """A policy file beside the config that cannot be used stops twistd before start-up with
     a message naming [oslo_policy], the file and the reason."""
     conf = tmp_path / "zaqar.conf"
     conf.write_text("[oslo_policy]\npolicy_file = rules.json\n")
     (tmp_path / "rules.json").write_text('{"queues:create": "role:a or or"}')
-    with pytest.raises(usage.UsageError, match=r"^\[oslo_policy\] policy file ") as raised:
+    with pytest.raises(StartupError) as raised:
         parse("--config", str(conf))
-    assert f"{tmp_path / 'rules.json'}: rule 'queues:create': cannot understand" in str(
-        raised.value)
+    assert raised.value.message.startswith("[oslo_policy] policy file ")
+    assert f"{tmp_path / 'rules.json'}: rule 'queues:create': cannot understand" in (
+        raised.value.message)
 
 
 def test_embedded_data_dir_in_use_is_refused(tmp_path):
@@ -206,7 +218,7 @@ def test_embedded_data_dir_in_use_is_refused(tmp_path):
     holder = EmbeddedRedisService(parse("--config", str(conf)).config.embedded, _reactor())
     holder.privilegedStartService()
     try:
-        with pytest.raises(usage.UsageError, match="in use by another zaqar-tw"):
+        with pytest.raises(StartupError, match="in use by another zaqar-tw"):
             parse("--config", str(conf))
     finally:
         holder.stopService()
@@ -220,16 +232,14 @@ def children(top):
 
 
 def test_service_tree_on_external_redis():
-    """A redis:// store gives storage, the policy file watch, notifications, the
-    authenticator, then REST, then
-    WebSocket; no embedded Redis child."""
+    """A redis:// store gives storage, the clock kept on it, the policy file watch,
+    notifications, the authenticator, then REST, then WebSocket; no embedded Redis child."""
     from zaqar_tw.transport.websocket.factory import ZaqarServerFactory
 
     options = parse("--store", "redis://127.0.0.1:6379", "--rest", "tcp:0:interface=127.0.0.1")
     top = tap.makeService(options)
     assert isinstance(top, zservice.ZaqarService)
-    assert children(top) == ["storage", "policy", "notifications", "authenticator", "rest",
-                             "websocket"]
+    assert children(top) == ["storage", "clock", "policy", "notifications", "authenticator", "rest", "websocket"]
     rest = top.getServiceNamed("rest")
     assert isinstance(rest, StreamServerEndpointService)
     assert rest.endpoint._port == 0
@@ -247,7 +257,8 @@ def test_service_tree_on_embedded_redis(tmp_path):
     conf.write_text(f"[embedded]\ndata_dir = {tmp_path / 'data'}\n")
     top = tap.makeService(parse("--config", str(conf)))
     assert children(top) == [
-        "embedded-redis", "storage", "policy", "notifications", "authenticator", "rest", "websocket"]
+        "embedded-redis", "storage", "clock", "policy", "notifications", "authenticator", "rest", "websocket"
+    ]
     redis = top.getServiceNamed("embedded-redis")
     assert redis.uri == f"redis+unix://{tmp_path / 'data' / 'redis.sock'}"
     assert top.getServiceNamed("storage").uri == redis.uri
@@ -256,19 +267,29 @@ def test_service_tree_on_embedded_redis(tmp_path):
 def test_rest_none_builds_no_listener():
     """--rest none leaves the REST listener out."""
     top = tap.makeService(parse("--store", "redis://127.0.0.1:6379", "--rest", "none"))
-    assert children(top) == ["storage", "policy", "notifications", "authenticator", "websocket"]
+    assert children(top) == ["storage", "clock", "policy", "notifications", "authenticator", "websocket"]
 
 
 def test_websocket_none_builds_no_listener():
     """--websocket none leaves the WebSocket listener out."""
     top = tap.makeService(parse("--store", "redis://127.0.0.1:6379", "--websocket", "none"))
-    assert children(top) == ["storage", "policy", "notifications", "authenticator", "rest"]
+    assert children(top) == ["storage", "clock", "policy", "notifications", "authenticator", "rest"]
 
 
 def test_store_password_is_not_logged():
     """The storage service keeps the URI for logs with its password hidden."""
-    top = tap.makeService(parse("--store", "redis://:hunter2@127.0.0.1:6379/1", "--rest", "none"))
-    assert top.getServiceNamed("storage").uri == "redis://:***@127.0.0.1:6379/1"
+    uri = f"redis://:hunter2@127.0.0.1:{_dead_port()}/1"
+    top = tap.makeService(parse("--store", uri, "--rest", "none"))
+    assert top.getServiceNamed("storage").uri == uri.replace("hunter2", "***")
+
+
+def _dead_port():
+    """A port of 127.0.0.1 where nothing listens (a moment ago)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class _Recorder(Service):
@@ -422,11 +443,7 @@ async def test_service_on_embedded_store_serves_then_stops_its_redis(tmp_path):
 @pytest_twisted.ensureDeferred
 async def test_unreachable_store_still_serves_503():
     """With no Redis listening, the service comes up and answers store requests with 503."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = probe.getsockname()[1]
+    dead = _dead_port()
     top = tap.makeService(
         parse("--store", f"redis://127.0.0.1:{dead}", "--rest", "tcp:0:interface=127.0.0.1",
               "--websocket", "none")

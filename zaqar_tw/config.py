@@ -5,6 +5,10 @@ contract (``[DEFAULT] admin_mode``, ``[transport] max_messages_per_page``, ...).
 highest first: command line, then ``~/.zaqar/zaqar.conf`` if it exists, else
 ``/etc/zaqar/zaqar.conf``, else the defaults below.  An unknown section or option, or a value
 of the wrong type, raises :class:`ConfigError` naming it.
+
+Some options are accepted for compatibility with Zaqar's configuration but have no effect
+(yet): each declares why (``inert=``), and setting one is noted in
+:attr:`Config.inert_settings`, which the service logs as warnings at start-up.
 """
 
 import configparser
@@ -18,19 +22,30 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the culprit."""
 
 
-def _opt(default, *, choices=None, minimum=None, maximum=None, secret=False, none_text=False):
+def _opt(default, *, choices=None, minimum=None, maximum=None, secret=False, none_text=False,
+         inert=None):
     """Declare an option: its default and the values it accepts.
 
     ``none_text`` keeps the word ``none`` as text (an endpoint turned off) instead of reading
-    it as unset.
+    it as unset.  ``inert`` says why an option accepted for compatibility has no effect.
     """
     meta = {
         "choices": choices, "min": minimum, "max": maximum, "secret": secret,
-        "none_text": none_text,
+        "none_text": none_text, "inert": inert,
     }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+# Why options accepted for compatibility have no effect.
+POOLS = "pools and flavors are not built yet"
+WS_PUSH = "notifications pushed over WebSocket are not built yet"
+ENCRYPTION = "message encryption is not built yet"
+RECONNECTS = "the store reconnects until it succeeds, waiting longer after each failure"
+MAILTO = "mailto subscribers are not built yet"
+UNSCOPED = "no rule of zaqar-tw is deprecated or scoped"
+REMOTE_CHECKS = "http: and https: policy checks are refused"
 
 
 @dataclass
@@ -38,20 +53,25 @@ class DefaultSection:
     """``[DEFAULT]``"""
 
     admin_mode: bool = _opt(False)
-    pooling: bool = _opt(False)
-    unreliable: bool = _opt(False)
+    pooling: bool = _opt(False, inert=POOLS)
+    unreliable: bool = _opt(False, inert="it relaxes checks of MongoDB, which is no store here")
     enable_checksum: bool = _opt(False)
     auth_strategy: str = _opt("")
-    enable_deprecated_api_versions: list = _opt([])
+    enable_deprecated_api_versions: list = _opt(
+        [], inert="API v1.x is gone: only v2 is served"
+    )
 
 
 @dataclass
 class DriversSection:
     """``[drivers]``: which providers serve the service."""
 
-    transport: str = _opt("wsgi", choices=("wsgi", "websocket"))
+    transport: str = _opt(
+        "wsgi", choices=("wsgi", "websocket"),
+        inert="one process serves REST and WebSocket ([service] rest and websocket)",
+    )
     message_store: str = _opt("redis")
-    management_store: str = _opt("redis")
+    management_store: str = _opt("redis", inert=POOLS)
 
 
 @dataclass
@@ -71,8 +91,8 @@ class WebsocketSection:
     bind: str = _opt("127.0.0.1")
     port: int = _opt(9000, minimum=0, maximum=65535)
     external_port: int | None = _opt(None, minimum=0, maximum=65535)
-    notification_bind: str | None = _opt(None)
-    notification_port: int = _opt(0, minimum=0, maximum=65535)
+    notification_bind: str | None = _opt(None, inert=WS_PUSH)
+    notification_port: int = _opt(0, minimum=0, maximum=65535, inert=WS_PUSH)
     max_message_size: int = _opt(1048576, minimum=1)
     max_frame_size: int = _opt(1048576, minimum=1)
     idle_timeout: float = _opt(3600.0, minimum=0.0)
@@ -98,8 +118,8 @@ class TransportSection:
     max_queues_per_page: int = _opt(20, minimum=1)
     max_messages_per_page: int = _opt(20, minimum=1)
     max_subscriptions_per_page: int = _opt(20, minimum=1)
-    max_flavors_per_page: int = _opt(20, minimum=1)
-    max_pools_per_page: int = _opt(20, minimum=1)
+    max_flavors_per_page: int = _opt(20, minimum=1, inert=POOLS)
+    max_pools_per_page: int = _opt(20, minimum=1, inert=POOLS)
     max_messages_per_claim_or_pop: int = _opt(20, minimum=1)
     max_queue_metadata: int = _opt(65536, minimum=1)
     max_messages_post_size: int = _opt(262144, minimum=1)
@@ -112,8 +132,10 @@ class TransportSection:
     min_length_client_id: int = _opt(10, minimum=1)
     max_length_client_id: int = _opt(36, minimum=1)
     message_delete_with_claim_id: bool = _opt(False)
-    message_encryption_algorithms: str = _opt("AES256", choices=("AES256", "RSA"))
-    message_encryption_key: str = _opt("AES256", secret=True)
+    message_encryption_algorithms: str = _opt(
+        "AES256", choices=("AES256", "RSA"), inert=ENCRYPTION
+    )
+    message_encryption_key: str = _opt("AES256", secret=True, inert=ENCRYPTION)
 
 
 @dataclass
@@ -126,8 +148,8 @@ class RedisStoreSection:
     """
 
     uri: str = _opt("embedded")
-    max_reconnect_attempts: int = _opt(10, minimum=0)
-    reconnect_sleep: float = _opt(1.0, minimum=0.0)
+    max_reconnect_attempts: int = _opt(10, minimum=0, inert=RECONNECTS)
+    reconnect_sleep: float = _opt(1.0, minimum=0.0, inert=RECONNECTS)
 
 
 @dataclass
@@ -153,15 +175,17 @@ class NotificationSection:
     delivery_timeout: float = _opt(10.0, minimum=0.1)
     max_backlog: int = _opt(10000, minimum=0)
 
-    smtp_mode: str = _opt("third_part", choices=("third_part", "self_local"))
-    smtp_host: str | None = _opt(None)
-    smtp_port: int | None = _opt(None, minimum=1, maximum=65535)
-    smtp_user_name: str | None = _opt(None)
-    smtp_user_password: str | None = _opt(None, secret=True)
-    smtp_command: str = _opt("/usr/sbin/sendmail -t -oi")
+    smtp_mode: str = _opt("third_part", choices=("third_part", "self_local"), inert=MAILTO)
+    smtp_host: str | None = _opt(None, inert=MAILTO)
+    smtp_port: int | None = _opt(None, minimum=1, maximum=65535, inert=MAILTO)
+    smtp_user_name: str | None = _opt(None, inert=MAILTO)
+    smtp_user_password: str | None = _opt(None, secret=True, inert=MAILTO)
+    smtp_command: str = _opt("/usr/sbin/sendmail -t -oi", inert=MAILTO)
     max_notifier_workers: int = _opt(10, minimum=1)
     require_confirmation: bool = _opt(False)
-    external_confirmation_url: str | None = _opt(None)
+    external_confirmation_url: str | None = _opt(
+        None, inert="sending confirmation requests is not built yet"
+    )
 
 
 @dataclass
@@ -221,17 +245,18 @@ class OsloPolicySection:
     policy_dirs: list = _opt(["policy.d"])
     policy_default_rule: str = _opt("default")
     reload_interval: float = _opt(10.0, minimum=0.0)
-    enforce_new_defaults: bool = _opt(True)
-    enforce_scope: bool = _opt(True)
+    enforce_new_defaults: bool = _opt(True, inert=UNSCOPED)
+    enforce_scope: bool = _opt(True, inert=UNSCOPED)
     remote_content_type: str = _opt(
         "application/x-www-form-urlencoded",
         choices=("application/x-www-form-urlencoded", "application/json"),
+        inert=REMOTE_CHECKS,
     )
-    remote_ssl_verify_server_crt: bool = _opt(False)
-    remote_ssl_ca_crt_file: str | None = _opt(None)
-    remote_ssl_client_crt_file: str | None = _opt(None)
-    remote_ssl_client_key_file: str | None = _opt(None)
-    remote_timeout: float = _opt(60.0, minimum=0.0)
+    remote_ssl_verify_server_crt: bool = _opt(False, inert=REMOTE_CHECKS)
+    remote_ssl_ca_crt_file: str | None = _opt(None, inert=REMOTE_CHECKS)
+    remote_ssl_client_crt_file: str | None = _opt(None, inert=REMOTE_CHECKS)
+    remote_ssl_client_key_file: str | None = _opt(None, inert=REMOTE_CHECKS)
+    remote_timeout: float = _opt(60.0, minimum=0.0, inert=REMOTE_CHECKS)
 
 
 @dataclass
@@ -402,6 +427,9 @@ class Config:
     )
     free_form: dict = field(default_factory=dict)
     source: str | None = None
+    #: ``(option, why it has no effect)`` of each inert option set to another value than its
+    #: default, in the order set.
+    inert_settings: list = field(default_factory=list)
 
     @property
     def rest_endpoint(self):
@@ -437,7 +465,13 @@ class Config:
             raise ConfigError(
                 f"unknown option {name!r} in [{section}] (known: {', '.join(fields)})"
             )
-        setattr(getattr(self, attr), name, _parse(section, fields[name], value))
+        fld = fields[name]
+        parsed = _parse(section, fld, value)
+        setattr(getattr(self, attr), name, parsed)
+        inert = fld.metadata.get("inert")
+        option = f"[{section}] {name}"
+        if inert and parsed != _default(fld) and option not in dict(self.inert_settings):
+            self.inert_settings.append((option, inert))
 
     def _set_project_limit(self, section, name, value):
         """Record one option of ``[limits:PROJECT]`` in :attr:`project_limits` (project to
@@ -457,6 +491,12 @@ class Config:
         with its ``[limits:PROJECT]`` options on top."""
         overrides = self.project_limits.get(project)
         return self.limits if not overrides else dataclasses.replace(self.limits, **overrides)
+
+
+def _default(fld):
+    if fld.default_factory is not dataclasses.MISSING:
+        return fld.default_factory()
+    return fld.default
 
 
 def _endpoint(explicit, port, bind):

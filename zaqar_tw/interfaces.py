@@ -6,7 +6,9 @@ Storage contracts in brief (``tests/storage/`` checks them against every store):
   :class:`zaqar_tw.errors.StoreUnavailable`; the core turns that into a 503.
 * Time comes from the ``IReactorTime`` the store was built with, never from the wall clock
   directly; expiry is decided by comparing stored expiry times with that clock, never by
-  relying on the back end's key expiry.
+  relying on the back end's key expiry.  In the service that clock is one every node shares:
+  a store whose nodes share a server also provides :class:`ITimeSource`, and each node
+  keeps its clock's offset to that server's (see :mod:`zaqar_tw.clock`).
 * Every queue belongs to a project; names are unique per project.  Message and claim ids are
   dashed lowercase UUID4 strings scoped to their queue: an id of queue A is unknown in queue B.
 * A *message* handed out by a store is a plain dict::
@@ -318,6 +320,26 @@ class IStorage(Interface):
         """Release connections. :returns: Deferred firing when closed."""
 
 
+class ITimeSource(Interface):
+    """A clock every node of a deployment can read: the store's server's (Redis ``TIME``).
+
+    Optional: a storage back end whose nodes share a server provides it beside
+    :class:`IStorage`, and the service then keeps its notion of "now" on that clock (each
+    node measures its offset to it at start and again periodically, so the hot path reads
+    no network), so that a node whose own clock is wrong neither expires messages early nor
+    takes over live claims.  A store without it (one node, one file) runs on the node's
+    clock.
+    """
+
+    def time():
+        """Read the shared clock once.
+
+        :returns: Deferred firing with its time in seconds since the epoch (a float, to the
+            microsecond where the source has it).
+        :raises zaqar_tw.errors.StoreUnavailable: (in the Deferred) it cannot be read now.
+        """
+
+
 class IAuthenticator(Interface):
     """Turns the headers of a request into a RequestContext.
 
@@ -366,7 +388,9 @@ class IMessageFilter(Interface):
     """A stage of the message filter chain (``[filters] chain``), registered in the
     ``zaqar_tw.filters`` entry-point group.  The class is built once at start-up as
     ``cls(config, options)``: the :class:`~zaqar_tw.config.Config` and the ``[filter:<name>]``
-    section as a dict of strings (``{}`` when absent).
+    section as a dict of strings (``{}`` when absent).  The class declares the names that
+    section may hold in a class attribute ``known_options`` (a collection of str; another
+    name stops start-up); without it (or with ``None``) the section is not checked.
 
     Each hook may return its result directly, or a Deferred or coroutine firing with it; the
     chain awaits one filter before calling the next.  Hooks may change the message dicts in
@@ -421,7 +445,10 @@ class INotifier(Interface):
     ``zaqar_tw.notifiers`` entry-point group and enabled by ``[notification] notifiers``.  The
     class is built once at start-up as ``cls(reactor, config, options)``: the reactor (for
     network clients and timers), the :class:`~zaqar_tw.config.Config` and the
-    ``[notifier:<name>]`` section as a dict of strings (``{}`` when absent).
+    ``[notifier:<name>]`` section as a dict of strings (``{}`` when absent).  The class
+    declares the names that section may hold in a class attribute ``known_options`` (a
+    collection of str; another name stops start-up); without it (or with ``None``) the
+    section is not checked.
 
     The dispatcher calls :meth:`deliver` once per message and subscription, after the post
     was acknowledged; the poster never waits for it and never sees its failures.

@@ -4,6 +4,12 @@ Each kind is an entry-point group; the built-in providers register in ``pyprojec
 exactly as a third-party package does, so none is special.  A provider is a class; it must
 provide the group's interface, checked with ``zope.interface.verify.verifyClass`` when it is
 loaded at start-up.
+
+Filters and notifiers read their own sections (``[filter:<name>]``, ``[notifier:<name>]``).
+A provider declares the option names its section accepts in ``known_options``; a name not
+among them stops start-up as an unknown option of zaqar-tw's own sections does.  A section
+that names no installed provider stops start-up too; one whose provider is installed but not
+enabled is warned about (:func:`unused_sections`).
 """
 
 from importlib.metadata import entry_points
@@ -72,6 +78,56 @@ def load(group, name, option):
     return provider
 
 
+def check_options(cls, section, options):
+    """Refuse option names the provider ``cls`` does not declare in ``known_options``.
+
+    :param section: the section's name, e.g. ``"filter:stamp"``.
+    :raises ConfigError: naming the section, the unknown options and the known ones.  A
+        provider without ``known_options`` (``None``) is not checked.
+    """
+    known = getattr(cls, "known_options", None)
+    if known is None:
+        return
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise ConfigError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {names} in [{section}] "
+            f"(known: {', '.join(sorted(known)) or 'none'})"
+        )
+
+
+def unused_sections(config):
+    """Check the plugin sections of the config file against what is installed and enabled.
+
+    :returns: ``[(section, why it has no effect)]`` for the sections of installed providers
+        that are not enabled (the service logs them as warnings).
+    :raises ConfigError: a section names no installed provider (a typo, or a package that
+        is not installed).
+    """
+    enabled = {
+        FILTER_SECTION_PREFIX: (FILTERS, "[filters] chain", set(filter_names(config))),
+        NOTIFIER_SECTION_PREFIX: (
+            NOTIFIERS, "[notification] notifiers", set(config.notification.notifiers)
+        ),
+    }
+    unused = []
+    for section in config.free_form:
+        for prefix, (group, option, names) in enabled.items():
+            if not section.startswith(prefix):
+                continue
+            name = section[len(prefix):]
+            kind = GROUPS[group][1]
+            if name not in installed(group):
+                raise ConfigError(
+                    f"unknown section [{section}]: no {kind} named {name!r} is installed "
+                    f"(installed {kind}s: {', '.join(installed(group)) or 'none'})"
+                )
+            if name not in names:
+                unused.append((f"[{section}]", f"{option} does not name {name!r}"))
+    return unused
+
+
 def filter_names(config):
     """The filters to run, in order: ``[filters] chain``, then ``checksum`` when
     ``[DEFAULT] enable_checksum`` is on and the chain does not name it already."""
@@ -86,7 +142,8 @@ def filter_chain(config):
     options of its ``[filter:<name>]`` section.
 
     :returns: a :class:`~zaqar_tw.filters.FilterChain` (empty when nothing is configured).
-    :raises ConfigError: a filter is unknown, named twice, or fails its interface check.
+    :raises ConfigError: a filter is unknown, named twice, fails its interface check, or
+        its section holds an option it does not declare.
     """
     from zaqar_tw.filters import FilterChain
 
@@ -101,6 +158,7 @@ def filter_chain(config):
         )
         cls = load(FILTERS, name, option)
         options = dict(config.free_form.get(FILTER_SECTION_PREFIX + name, {}))
+        check_options(cls, FILTER_SECTION_PREFIX + name, options)
         filters.append(cls(config, options))
     return FilterChain(filters, names)
 
@@ -112,7 +170,7 @@ def notifiers(config, reactor):
     :returns: a list of INotifier providers, in the configured order (empty when the option
         names none).
     :raises ConfigError: a notifier is unknown, named twice, fails its interface check, or
-        refuses its options.
+        refuses its options (or its section holds one it does not declare).
     """
     option = "[notification] notifiers"
     names = list(config.notification.notifiers)
@@ -123,6 +181,7 @@ def notifiers(config, reactor):
     for name in names:
         cls = load(NOTIFIERS, name, option)
         options = dict(config.free_form.get(NOTIFIER_SECTION_PREFIX + name, {}))
+        check_options(cls, NOTIFIER_SECTION_PREFIX + name, options)
         try:
             notifier = cls(reactor, config, options)
         except ValueError as exc:

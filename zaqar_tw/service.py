@@ -1,28 +1,56 @@
 """Build the running service from a :class:`~zaqar_tw.config.Config`: one ``MultiService``.
 
 Children, in start order: the embedded Redis (only when the store URI is ``embedded``), the
-store, the policy file watch (unless ``[oslo_policy] reload_interval`` is 0), the
-notifications, the authenticator (its connections, Keystone's, close when it stops), then the
-listeners.  They stop in reverse, one after the other, so the listeners close first, the
-notifications in progress get a bounded time to finish, and the store closes before its Redis
-goes away.
+store, the clock's synchronization with the store (when the store provides ``ITimeSource``:
+see :mod:`zaqar_tw.clock`), the policy file watch (unless ``[oslo_policy] reload_interval``
+is 0), the notifications, the authenticator (its connections, Keystone's, close when it
+stops), then the listeners.  They stop in reverse, one after the other, so the listeners
+close first, the notifications in progress get a bounded time to finish, and the store
+closes before its Redis goes away.
+
+Once the listeners listen, one line says what runs: the version, the config file, the URLs,
+the store and the auth mode.  What stops start-up is a :class:`StartupError`: one line, no
+traceback.
 """
 
-from twisted.application import strports
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
-from twisted.internet import defer
+from twisted.internet import defer, endpoints
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from zaqar_tw import plugins
 from zaqar_tw.auth.signed_url import SignedUrlAuthenticator
+from zaqar_tw.clock import ClockSyncService, SharedClock
 from zaqar_tw.config import ConfigError
+from zaqar_tw.interfaces import ITimeSource
+from zaqar_tw.startup import StartupError, cannot_listen, listening_urls, summary
 from zaqar_tw.storage.redis.uri import parse_uri, redact
 
 log = Logger()
 
 
 class ZaqarService(MultiService):
-    """A ``MultiService`` whose children stop one at a time, last started first."""
+    """A ``MultiService`` whose children stop one at a time, last started first.
+
+    :ivar summary: when set (by :func:`makeService`), the start-up line is logged once the
+        listeners listen: a dict of what it says besides their URLs.
+    """
+
+    summary = None
+
+    def startService(self):
+        """Start every child, then log the start-up line once the listeners listen."""
+        MultiService.startService(self)
+        if self.summary is not None:
+            listening_urls(self).addCallback(self._announce)
+
+    def _announce(self, urls):
+        served = " and ".join(f"{label} on {url}" for label, url in urls) or "nothing"
+        log.info(
+            "zaqar-tw {version} serving {served}; config: {config}; store: {store}; "
+            "auth: {auth}", served=served, **self.summary,
+        )
 
     def stopService(self):
         """Stop every child in reverse order, each after the previous one has stopped.
@@ -64,17 +92,40 @@ class StorageService(Service):
         self.storage = storage
         self.uri = redact(uri)
         self.ready = ready
+        self._connected = False
+        self._waiters = []
 
     def startService(self):
         """Start connecting (once ``ready`` fires); log when the store answers first."""
         Service.startService(self)
         d = defer.maybeDeferred(self.ready) if self.ready is not None else defer.succeed(None)
         d.addCallback(lambda _: self.storage.connect() if self.running else None)
-        d.addCallbacks(
-            lambda _: self.running and log.info("store connected: {uri}", uri=self.uri),
-            lambda f: self.running
-            and log.failure("store {uri} failed to connect", f, uri=self.uri),
-        )
+        d.addCallbacks(self._connected_first, self._failed)
+
+    def whenConnected(self):
+        """:returns: a Deferred firing once the store has connected (now, if it has); it
+        fails if the store never does (it was stopped first)."""
+        if self._connected:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._waiters.append(d)
+        return d
+
+    def _connected_first(self, _):
+        if not self.running:
+            return
+        log.info("store connected: {uri}", uri=self.uri)
+        self._connected = True
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def _failed(self, failure):
+        if self.running:
+            log.failure("store {uri} failed to connect", failure, uri=self.uri)
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.errback(failure)
 
     def stopService(self):
         """:returns: the Deferred of the store's ``close()``."""
@@ -115,6 +166,45 @@ class AuthenticatorService(Service):
         return defer.maybeDeferred(close) if close is not None else None
 
 
+class Listener(StreamServerEndpointService):
+    """A listener that reports an address it cannot listen on as a :class:`StartupError`
+    naming its transport.
+
+    :ivar label: the transport (``"REST"``, ``"WebSocket"``).
+    :ivar description: the endpoint string.
+    """
+
+    def __init__(self, endpoint, factory, label, description):
+        super().__init__(endpoint, factory)
+        self.label = label
+        self.description = description
+        self._raiseSynchronously = True
+
+    def privilegedStartService(self):
+        """Listen now.
+
+        :raises StartupError: the address is in use, or not ours to listen on.
+        """
+        try:
+            super().privilegedStartService()
+        except CannotListenError as exc:
+            raise StartupError(cannot_listen(self.label, self.description, exc)) from None
+
+    def listening(self):
+        """:returns: ``[(label, endpoint string, Deferred firing with the port)]`` once
+        started, else ``[]``."""
+        if self._waitingForPort is None:
+            return []
+        waiting = defer.Deferred()
+
+        def relay(port):
+            waiting.callback(port)
+            return port
+
+        self._waitingForPort.addCallback(relay)
+        return [(self.label, self.description, waiting)]
+
+
 def check(config):
     """Refuse what this version cannot serve: things not built yet, a Redis URI that does
     not parse (other stores check their URIs when built), policy files that cannot be used,
@@ -143,12 +233,16 @@ def check(config):
     policy.check(config)
 
 
-def makeService(config, reactor, clock=None):
+def makeService(config, reactor, clock=None, announce=True):
     """Build zaqar-tw as a ``MultiService``.
 
     :param config: the :class:`~zaqar_tw.config.Config`.
     :param reactor: the reactor: endpoints, child processes and the store use it.
-    :param clock: the ``IReactorTime`` of the core and the store (default: the reactor).
+    :param clock: the ``IReactorTime`` of the core and the store; by default a
+        :class:`~zaqar_tw.clock.SharedClock` on the reactor, kept on the store's clock when
+        the store provides ``ITimeSource`` (a test passes its own clock, and keeps it).
+    :param announce: whether the service logs the start-up line once it listens (a worker
+        process leaves it to its supervisor).
     :returns: a :class:`ZaqarService`.
     :raises ConfigError: the configuration asks for something this version cannot do.
     """
@@ -157,8 +251,15 @@ def makeService(config, reactor, clock=None):
     from zaqar_tw.transport.rest.app import RestApi
 
     check(config)
-    clock = reactor if clock is None else clock
+    shared = None
+    if clock is None:
+        clock = shared = SharedClock(reactor)
     top = ZaqarService()
+    unused = plugins.unused_sections(config)
+    if announce:
+        top.summary = summary(config)
+        for option, why in config.inert_settings + unused:
+            log.warn("{option} is set but has no effect: {why}", option=option, why=why)
 
     uri = config.redis.uri.strip()
     ready = None
@@ -175,7 +276,7 @@ def makeService(config, reactor, clock=None):
         # building what each worker will build, so that its mistakes stop start-up here.
         from zaqar_tw.workers import WorkerPoolService, worker_config
 
-        makeService(worker_config(config, uri), reactor, clock)
+        makeService(worker_config(config, uri), reactor, announce=False)
         WorkerPoolService(config, reactor, uri, ready).setServiceParent(top)
         return top
 
@@ -188,7 +289,10 @@ def makeService(config, reactor, clock=None):
         raise ConfigError(
             f"[drivers:message_store:redis] uri = {redact(uri)}: {exc}"
         ) from None
-    StorageService(storage, uri, ready).setServiceParent(top)
+    storage_service = StorageService(storage, uri, ready)
+    storage_service.setServiceParent(top)
+    if shared is not None and ITimeSource.providedBy(storage):
+        ClockSyncService(shared, storage, storage_service.whenConnected).setServiceParent(top)
 
     auth_class = plugins.load(
         plugins.AUTH, config.default.auth_strategy or "noauth", "[DEFAULT] auth_strategy"
@@ -233,8 +337,9 @@ def _listen(top, name, label, endpoint, factory, reactor):
     :raises ConfigError: the endpoint string is malformed.
     """
     try:
-        listener = strports.service(endpoint, factory, reactor=reactor)
-    except ValueError as exc:
+        server = endpoints.serverFromString(reactor, endpoint)
+    except (ValueError, TypeError) as exc:
         raise ConfigError(f"{label} endpoint {endpoint!r} ([service] {name}): {exc}") from None
+    listener = Listener(server, factory, label, endpoint)
     listener.setName(name)
     listener.setServiceParent(top)

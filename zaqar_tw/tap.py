@@ -2,12 +2,15 @@
 
 Command-line values override the config file (``--config FILE``, else
 ``~/.zaqar/zaqar.conf`` if it exists, else ``/etc/zaqar/zaqar.conf``, else the defaults).
-Every mistake is a :class:`~twisted.python.usage.UsageError` naming the option, so twistd
-prints it and exits non-zero before anything starts.
+A malformed command-line value is a :class:`~twisted.python.usage.UsageError` naming the
+option (twistd prints the usage, then the error); anything else that stops start-up (the
+config file, a plugin, the store, a port) is a :class:`~zaqar_tw.startup.StartupError`,
+printed as one line.  Either way twistd exits non-zero.
 """
 
 import gc
 import os
+import sys
 from urllib.parse import urlsplit
 
 from twisted.internet import endpoints
@@ -15,7 +18,10 @@ from twisted.python import usage
 
 from zaqar_tw import config as configuration
 from zaqar_tw import service
+from zaqar_tw.startup import StartupError, zaqar_version
 from zaqar_tw.storage import embedded
+from zaqar_tw.storage.redis.login import LoginRefused, check_login
+from zaqar_tw.storage.redis.uri import redact
 
 class _NoReactor:
     """Stands in for the reactor while an endpoint string is only being checked."""
@@ -44,7 +50,7 @@ class Options(usage.Options):
         "redis-server under ~/.zaqar/data. Command-line values override the config file."
     )
     optFlags = [
-        ["admin-mode", None, "Serve the admin API (health, pools, flavors)."],
+        ["admin-mode", None, "Serve the admin API (/v2/health)."],
     ]
     optParameters = [
         ["config", "c", None,
@@ -67,6 +73,11 @@ class Options(usage.Options):
     def __init__(self):
         super().__init__()
         self.config = None
+
+    def opt_version(self):
+        """Print zaqar-tw's version and exit."""
+        print(f"zaqar-tw {zaqar_version()}")
+        sys.exit(0)
 
     def _check_config(self, path):
         path = os.path.expanduser(path)
@@ -144,18 +155,27 @@ class Options(usage.Options):
 
 
 def load_config(options):
-    """The configuration the options ask for.
+    """The configuration the options ask for, checked: the file, the values, and whether
+    the store can be used (the embedded Redis's data directory; an external Redis's
+    password and database, once, without waiting for an unreachable one).
 
-    :raises usage.UsageError: the file or a value is wrong, or asks for something this
-        version cannot do.
+    :raises StartupError: the file or a value is wrong, or asks for something this version
+        cannot do.
     """
     try:
         config = configuration.load(options["config"], options.overrides())
         service.check(config)
-        if config.redis.uri.strip() == "embedded":
+        uri = config.redis.uri.strip()
+        if uri == "embedded":
             embedded.check(config.embedded)
+        elif config.drivers.message_store == "redis":
+            check_login(uri)
     except (configuration.ConfigError, embedded.EmbeddedRedisError) as exc:
-        raise usage.UsageError(str(exc)) from None
+        raise StartupError(str(exc)) from None
+    except LoginRefused as exc:
+        raise StartupError(
+            f"--store / [drivers:message_store:redis] uri = {redact(uri)}: {exc}"
+        ) from None
     return config
 
 
@@ -163,7 +183,7 @@ def makeService(options):
     """Build the zaqar-tw service for twistd.
 
     :param options: parsed :class:`Options`.
-    :raises usage.UsageError: the configuration cannot be used.
+    :raises StartupError: the configuration cannot be used.
     """
     config = options.config if options.config is not None else load_config(options)
     from twisted.internet import reactor
@@ -171,7 +191,7 @@ def makeService(options):
     try:
         top = service.makeService(config, reactor)
     except configuration.ConfigError as exc:
-        raise usage.UsageError(str(exc)) from None
+        raise StartupError(str(exc)) from None
     if not reactor.running:
         reactor.callWhenRunning(settle_garbage_collector)
     return top

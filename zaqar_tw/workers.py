@@ -25,16 +25,19 @@ import sys
 
 from twisted.application.service import Service
 from twisted.internet import defer, endpoints
-from twisted.internet.error import ProcessExitedAlready
+from twisted.internet.error import CannotListenError, ProcessExitedAlready
 from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from zaqar_tw.config import ConfigError
+from zaqar_tw.startup import StartupError, cannot_listen
 
 log = Logger()
 
 #: The listeners a worker may inherit, in the order of their file descriptors.
 LISTENERS = ("rest", "websocket")
+LABELS = {"rest": "REST", "websocket": "WebSocket"}
 #: Endpoint types whose sockets can be handed to workers (plain stream sockets).
 SHAREABLE = ("tcp", "tcp6", "unix")
 _FAMILIES = {socket.AF_INET: "INET", socket.AF_INET6: "INET6", socket.AF_UNIX: "UNIX"}
@@ -227,10 +230,21 @@ class WorkerPoolService(Service):
                      name=name, endpoint=description, count=self.count)
         self.child_config = worker_config(self.config, self.store_uri, inherited)
 
+    def listening(self):
+        """:returns: ``[(label, endpoint string, Deferred firing with the port)]`` of the
+        listeners bound (see :func:`zaqar_tw.service.listening_urls`)."""
+        descriptions = listener_endpoints(self.config)
+        return [
+            (LABELS[name], descriptions[name], defer.succeed(port))
+            for name, port in self.ports.items()
+        ]
+
     def _listen(self, name, description):
         endpoint = endpoints.serverFromString(self.reactor, description)
         found = []
         endpoint.listen(_Unused()).addBoth(found.append)
+        if found and isinstance(found[0], Failure) and found[0].check(CannotListenError):
+            raise StartupError(cannot_listen(LABELS[name], description, found[0].value))
         if not found or not hasattr(found[0], "socket"):
             if found and hasattr(found[0], "raiseException"):
                 found[0].raiseException()
@@ -365,7 +379,7 @@ def worker_main():
     # The supervisor stops workers with SIGTERM; Ctrl-C in a terminal reaches the whole
     # process group, and the supervisor handles it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    top = service.makeService(config, reactor)
+    top = service.makeService(config, reactor, announce=False)
     StandardIO(_SupervisorWatch(reactor), stdout=os.open(os.devnull, os.O_WRONLY),
                reactor=reactor)
     top.privilegedStartService()

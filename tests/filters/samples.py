@@ -9,6 +9,8 @@ class Tag(MessageFilter):
     read; on post, the tag comes back one reactor turn later (a Deferred), so the chain must
     wait for it before running the next filter."""
 
+    known_options = ("tag",)
+
     def __init__(self, config, options):
         super().__init__(config, options)
         self.tag = options["tag"]

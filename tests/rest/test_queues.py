@@ -263,6 +263,53 @@ async def test_create_reserved_metadata_checks(api, metadata, description):
     assert (await api.get("/v2/queues")).json["queues"] == []
 
 
+ENCRYPTION_REFUSED = (
+    "_enable_encrypt_messages: message encryption is not supported by this server yet; "
+    "leave it false or unset."
+)
+
+
+@pytest_twisted.ensureDeferred
+async def test_encryption_is_refused_until_built(api):
+    """A queue that asks for encryption is refused (400) on PUT and PATCH rather than given
+    unencrypted storage it would believe encrypted; false is accepted."""
+    reply = await api.put("/v2/queues/q", json={"_enable_encrypt_messages": True})
+    assert reply.status == 400
+    assert reply.error == ("Invalid API request", ENCRYPTION_REFUSED)
+    assert (await api.put("/v2/queues/q", json={"_enable_encrypt_messages": False})).status == 201
+    reply = await patch(api, "q", [
+        {"op": "replace", "path": "/metadata/_enable_encrypt_messages", "value": True}])
+    assert reply.status == 400
+    assert reply.error == ("Invalid request body", ENCRYPTION_REFUSED)
+    assert (await api.get("/v2/queues/q")).json["_enable_encrypt_messages"] is False
+
+
+@pytest_twisted.ensureDeferred
+async def test_dead_lettering_is_accepted_with_a_warning(api, logged):
+    """A queue that sets dead-letter keys is created (201, as Zaqar clients and tempest
+    expect) and keeps them, and the operator is warned that they do nothing yet, on PUT and
+    on a PATCH that sets them."""
+    from twisted.logger import LogLevel, formatEvent
+
+    reply = await api.put("/v2/queues/q", json={"_max_claim_count": 2,
+                                               "_dead_letter_queue": "dlq"})
+    assert reply.status == 201
+    shown = (await api.get("/v2/queues/q")).json
+    assert (shown["_max_claim_count"], shown["_dead_letter_queue"]) == (2, "dlq")
+    reply = await patch(api, "q", [
+        {"op": "add", "path": "/metadata/_dead_letter_queue_messages_ttl", "value": 60},
+        {"op": "add", "path": "/metadata/other", "value": 1}])
+    assert reply.status == 200
+    await patch(api, "q", [{"op": "add", "path": "/metadata/more", "value": 1}])
+    warnings = [formatEvent(e) for e in logged if e.get("log_level") is LogLevel.warn]
+    assert warnings == [
+        f"queue {api.project}/q sets _max_claim_count, _dead_letter_queue, but dead-letter "
+        "queues are not built yet: its messages stay in it however often they are claimed",
+        f"queue {api.project}/q sets _dead_letter_queue_messages_ttl, but dead-letter queues "
+        "are not built yet: its messages stay in it however often they are claimed",
+    ]
+
+
 @pytest_twisted.ensureDeferred
 async def test_create_falsy_reserved_values_show_the_defaults(api):
     """Falsy reserved values that pass the checks are stored and show the defaults."""

@@ -226,3 +226,55 @@ async def test_server_error_is_store_unavailable(server, clock, project):
     finally:
         await inspect.close()
         await storage.close()
+
+
+def retry_lines(events):
+    """The lines of logged ``events`` about reconnecting, formatted: ours, and any of
+    Twisted's ClientService."""
+    from twisted.logger import formatEvent
+
+    lines = [
+        formatEvent(event) for event in events
+        if event.get("log_namespace", "").startswith(("zaqar_tw.storage.redis",
+                                                      "twisted.application"))
+    ]
+    return [line for line in lines if not line.startswith("Connected to Redis")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_each_reconnection_attempt_is_one_line(logged):
+    """Each failed attempt logs exactly one line: the cause, then the delay rounded to a
+    tenth of a second (no second line from Twisted's ClientService)."""
+    connection = RedisConnection(
+        _reactor(), parse_uri(f"redis://127.0.0.1:{free_port()}"), initial_delay=0.05
+    )
+    connection.connect().addErrback(lambda f: f.trap(StoreUnavailable))
+    try:
+        await wait_until(lambda: len(retry_lines(logged)) >= 3, what="three attempts")
+    finally:
+        await connection.close()
+    lines = retry_lines(logged)
+    for attempt, line in enumerate(lines[:3], start=1):
+        assert line.startswith(f"Redis at 127.0.0.1:"), lines
+        assert ": cannot connect: Connection was refused by other side" in line, lines
+        assert line.endswith(f" s (attempt {attempt})"), lines
+        delay = line.rsplit("; retrying in ", 1)[1].split(" s ")[0]
+        assert delay == str(round(float(delay), 1)), lines
+        assert ".;" not in line, lines
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_lost_connection_is_one_line_per_attempt(server, clock, logged):
+    """A server that goes away gives one line per reconnection attempt, each saying the
+    connection was lost."""
+    await server.start()
+    connection = RedisConnection(_reactor(), parse_uri(server.uri), initial_delay=0.05)
+    await connection.connect()
+    try:
+        server.kill()
+        await wait_until(lambda: len(retry_lines(logged)) >= 2, what="two attempts")
+    finally:
+        await connection.close()
+    lines = retry_lines(logged)
+    assert "connection lost" in lines[0] and lines[0].endswith("(attempt 1)"), lines
+    assert "cannot connect" in lines[1] and lines[1].endswith("(attempt 2)"), lines

@@ -148,6 +148,9 @@ async def test_queue_create_then_again(client):
      "long."),
     ({"queue_name": "q", "metadata": {"_enable_encrypt_messages": "yes"}},
      "_enable_encrypt_messages must be boolean."),
+    ({"queue_name": "q", "metadata": {"_enable_encrypt_messages": True}},
+     "_enable_encrypt_messages: message encryption is not supported by this server yet; "
+     "leave it false or unset."),
     ({"queue_name": "q", "metadata": {"big": "x" * 70000}},
      "Queue metadata is too large. Max size: 65536"),
 ])

@@ -1,6 +1,7 @@
 """Queue operations: list, create, metadata, update (JSON patch), delete, stats, purge."""
 
 import orjson
+from twisted.logger import Logger
 
 from zaqar_tw.core import validation as v
 from zaqar_tw.core.operation import Operations, operation
@@ -18,6 +19,19 @@ PATCH_OPS = ("add", "remove", "replace")
 RESOURCE_TYPES = ("messages", "subscriptions")
 # Tries of a metadata update against concurrent updates of the same queue.
 PATCH_ATTEMPTS = 100
+
+log = Logger()
+
+
+def _warn_dead_lettering(ctx, name, keys):
+    """Dead-lettering is not built: a queue that asks for it is accepted (clients such as
+    Zaqar's tempest tests set these keys and expect 201), and the operator is told."""
+    if keys:
+        log.warn(
+            "queue {project}/{queue} sets {keys}, but dead-letter queues are not built yet: "
+            "its messages stay in it however often they are claimed",
+            project=ctx.project, queue=name, keys=", ".join(keys),
+        )
 
 
 class QueueOperations(Operations):
@@ -57,9 +71,12 @@ class QueueOperations(Operations):
         v.check_reserved_metadata(metadata, self.limits, "Invalid API request")
         if self.filters:
             await self.filters.check_metadata(metadata, ctx)
-        return await self.storage.queues.create(
+        created = await self.storage.queues.create(
             ctx.project, name, metadata, **self.project_limits.quotas(ctx, "max_queues")
         )
+        if created:
+            _warn_dead_lettering(ctx, name, v.dead_letter_keys(metadata))
+        return created
 
     @operation("queues:get", "Queue metadata could not be retrieved.")
     async def get(self, ctx, name, raw=False):
@@ -101,6 +118,8 @@ class QueueOperations(Operations):
                 continue
             if not written:
                 raise QueueDoesNotExist(name, ctx.project)
+            set_now = {key: value for op, key, value in changes if op != "remove"}
+            _warn_dead_lettering(ctx, name, v.dead_letter_keys(set_now))
             return v.with_reserved_defaults(metadata, self.limits)
         raise Conflict(
             "The queue's metadata kept changing while this update was applied; retry it."

@@ -225,6 +225,13 @@ def check_reserved_metadata(metadata, transport, title):
     encrypt = metadata.get("_enable_encrypt_messages")
     if encrypt and not isinstance(encrypt, bool):
         raise BadRequest("_enable_encrypt_messages must be boolean.", title=title)
+    if encrypt:
+        # Refused rather than stored unencrypted: a queue that asks for encryption must not
+        # believe its messages are encrypted.
+        raise BadRequest(
+            "_enable_encrypt_messages: message encryption is not supported by this server "
+            "yet; leave it false or unset.", title=title,
+        )
     check_retry_policy(metadata, title)
 
 
@@ -266,6 +273,15 @@ def _delay(policy, key, default):
     """A delay of a checked retry policy: its integer value, else the default."""
     value = policy.get(key)
     return value if isinstance(value, int) else default
+
+
+#: Reserved keys of dead-lettering (spec 3.7), accepted but without effect until it is built.
+DEAD_LETTER_KEYS = ("_max_claim_count", "_dead_letter_queue", "_dead_letter_queue_messages_ttl")
+
+
+def dead_letter_keys(metadata):
+    """:returns: the dead-lettering keys ``metadata`` sets (to a truthy value), in order."""
+    return [key for key in DEAD_LETTER_KEYS if metadata.get(key)]
 
 
 def with_reserved_defaults(metadata, transport):

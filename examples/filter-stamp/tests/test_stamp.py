@@ -85,3 +85,20 @@ async def test_other_bodies_pass_untouched(api):
     await post(api, "card", [1, 2], None)
     _, listed = await api.request("GET", "/v2/queues/q/messages?echo=true")
     assert [m["body"] for m in listed["messages"]] == ["card", [1, 2], None]
+
+
+def test_a_typo_in_its_section_stops_start_up():
+    """StampFilter declares its options, so zaqar-tw refuses a misspelt one at start-up."""
+    import pytest
+
+    from zaqar_tw import plugins
+    from zaqar_tw.config import ConfigError
+
+    config = Config()
+    config.set("filters", "chain", "stamp")
+    config.set("filter:stamp", "recieved_by", "node-7")
+    with pytest.raises(ConfigError) as refused:
+        plugins.filter_chain(config)
+    assert str(refused.value) == (
+        "unknown option 'recieved_by' in [filter:stamp] (known: received_by, redact, reveal_to)"
+    )

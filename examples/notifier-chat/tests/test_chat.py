@@ -46,13 +46,30 @@ def test_long_text_is_cut():
 @pytest.mark.parametrize("options, error", [
     ({"max_length": "many"}, "max_length must be a whole number"),
     ({"max_length": "3"}, "max_length must be at least 10"),
-    ({"colour": "red"}, "unknown option(s): colour"),
 ])
 def test_bad_options(options, error):
     """Bad [notifier:chat] options are refused with a clear message."""
     with pytest.raises(ValueError) as refused:
         ChatNotifier(None, Config(), options)
     assert str(refused.value) == error
+
+
+def test_an_unknown_option_stops_start_up():
+    """ChatNotifier declares its options, so zaqar-tw refuses a misspelt one at start-up,
+    before building it."""
+    from twisted.internet.testing import MemoryReactor
+
+    from zaqar_tw import plugins
+    from zaqar_tw.config import ConfigError
+
+    config = Config()
+    config.set("notification", "notifiers", "chat")
+    config.set("notifier:chat", "max_lenght", "40")
+    with pytest.raises(ConfigError) as refused:
+        plugins.notifiers(config, MemoryReactor())
+    assert str(refused.value) == (
+        "unknown option 'max_lenght' in [notifier:chat] (known: max_length)"
+    )
 
 
 @pytest_twisted.ensureDeferred

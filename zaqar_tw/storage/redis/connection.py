@@ -7,6 +7,8 @@ forever with exponential backoff, logs why a connection failed or was lost, send
 the store's scripts on every new connection.  While no connection is ready, every command
 fails at once with :class:`~zaqar_tw.errors.StoreUnavailable`; so does a command whose
 connection is lost before it is answered, and any error reply of the server.
+
+Each reconnection attempt is one log line, with its cause and its (rounded) delay.
 """
 
 import random
@@ -199,6 +201,13 @@ class _ProtocolFactory(Factory):
         return protocol
 
 
+class _ClientService(ClientService):
+    """Twisted's ``ClientService``, without its own line per retry: the retry policy of
+    :class:`RedisConnection` logs each attempt, with its cause."""
+
+    _log = Logger(observer=lambda event: None)
+
+
 @implementer(IStreamClientEndpoint)
 class _ReportingEndpoint:
     """An endpoint that tells its :class:`RedisConnection` why an attempt failed."""
@@ -244,11 +253,12 @@ class RedisConnection:
         self._rejected = 0
         self._closing = False
         self._why = "not connected yet"
+        self._dropping = None  # why we drop the connection ourselves, when we do
         self._waiters = []
         self._ping_deadline = None
         self._pinger = LoopingCall(self._ping)
         self._pinger.clock = reactor
-        self._service = ClientService(
+        self._service = _ClientService(
             _ReportingEndpoint(address.endpoint(reactor), self),
             _ProtocolFactory(self, reactor),
             retryPolicy=self._retry_delay,
@@ -361,15 +371,17 @@ class RedisConnection:
         # resets ClientService's count; ours keeps the backoff growing.
         attempt = max(attempt, self._rejected)
         delay = min(self._initial_delay * 2 ** min(attempt - 1, 32), self._max_delay)
-        return delay * random.uniform(0.8, 1.0)
+        delay *= random.uniform(0.8, 1.0)
+        emit = log.error if self._why.startswith("rejected") else log.warn
+        emit(
+            "Redis at {address}: {why}; retrying in {delay} s (attempt {attempt})",
+            address=self._address, why=self._why, delay=round(delay, 1), attempt=attempt,
+        )
+        return delay
 
     def _attempt_failed(self, failure):
         if not failure.check(CancelledError):
-            self._why = f"cannot connect: {failure.getErrorMessage()}"
-            log.warn(
-                "Cannot connect to Redis at {address}: {why}; retrying",
-                address=self._address, why=failure.getErrorMessage(),
-            )
+            self._why = f"cannot connect: {_cause(failure)}"
         return failure
 
     def _handshake(self, protocol):
@@ -403,20 +415,15 @@ class RedisConnection:
                        errbackArgs=(protocol,))
 
     def _handshake_timed_out(self, protocol):
-        log.warn(
-            "Redis at {address} did not answer within {timeout} s of connecting; retrying",
-            address=self._address, timeout=self._ping_timeout,
-        )
-        if protocol.transport is not None:
-            protocol.transport.abortConnection()
+        self._drop(protocol, f"no answer within {self._ping_timeout:g} s of connecting")
 
     def _rejected_by_server(self, failure, protocol):
         self._rejected += 1
-        self._why = f"connection rejected: {failure.getErrorMessage()}"
-        log.error(
-            "Redis at {address} rejected the connection: {why}; retrying",
-            address=self._address, why=failure.getErrorMessage(),
-        )
+        self._drop(protocol, f"rejected the connection: {_cause(failure)}")
+
+    def _drop(self, protocol, why):
+        """Drop ``protocol``'s connection; the retry line gives ``why``."""
+        self._why = self._dropping = why
         if protocol.transport is not None:
             protocol.transport.abortConnection()
 
@@ -426,6 +433,7 @@ class RedisConnection:
         self._protocol = protocol
         self._rejected = 0
         self._why = "connection lost"
+        self._dropping = None
         log.info("Connected to Redis at {address}", address=self._address)
         self._pinger.start(self._ping_interval, now=False)
         waiters, self._waiters = self._waiters, []
@@ -437,12 +445,8 @@ class RedisConnection:
             return
         self._protocol = None
         self._stop_pinging()
-        self._why = f"connection lost: {reason.getErrorMessage()}"
-        if not self._closing:
-            log.warn(
-                "Lost the connection to Redis at {address}: {why}; reconnecting",
-                address=self._address, why=reason.getErrorMessage(),
-            )
+        self._why = self._dropping or f"connection lost: {_cause(reason)}"
+        self._dropping = None
 
     # Liveness.
 
@@ -463,14 +467,14 @@ class RedisConnection:
 
     def _ping_timed_out(self, protocol):
         self._ping_deadline = None
-        log.warn(
-            "Redis at {address} did not answer PING within {timeout} s; dropping the connection",
-            address=self._address, timeout=self._ping_timeout,
-        )
-        if protocol.transport is not None:
-            protocol.transport.abortConnection()
+        self._drop(protocol, f"no answer to PING within {self._ping_timeout:g} s")
 
     def _stop_pinging(self):
         if self._pinger.running:
             self._pinger.stop()
         self._pong(self._ping_deadline)
+
+
+def _cause(failure):
+    """A failure's message, for a log line (without Twisted's trailing period)."""
+    return failure.getErrorMessage().rstrip(".")

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from zope.interface import implementer
 
-from zaqar_tw.interfaces import IStorage
+from zaqar_tw.interfaces import IStorage, ITimeSource
 from zaqar_tw.storage.redis.claims import RedisClaimStore
 from zaqar_tw.storage.redis.connection import RedisConnection
 from zaqar_tw.storage.redis.messages import RedisMessageStore
@@ -26,7 +26,7 @@ def _scripts():
     return load_scripts()
 
 
-@implementer(IStorage)
+@implementer(IStorage, ITimeSource)
 class RedisStorage:
     """A store on one Redis server.
 
@@ -63,6 +63,12 @@ class RedisStorage:
     def ping(self):
         """:returns: Deferred firing with whether Redis answers."""
         return self._connection.ping()
+
+    def time(self):
+        """:returns: Deferred firing with the Redis server's ``TIME``, in epoch seconds."""
+        return self._connection.execute("TIME").addCallback(
+            lambda reply: int(reply[0]) + int(reply[1]) / 1e6
+        )
 
     def close(self):
         """Stop reconnecting and close the connection.

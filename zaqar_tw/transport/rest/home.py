@@ -1,9 +1,9 @@
 """``GET /`` (the version list) and ``GET /v2/`` (the JSON-Home document).
 
 Both documents are fixed for the life of the process, so they are encoded once.  The
-JSON-Home document describes the shape of API v2 (spec section 1.9), including rels whose
-routes arrive with later work (pools, flavors); like the reference's, it names no confirm rel
-for subscriptions.
+JSON-Home document lists what this server serves of API v2: the reference's rels (its pools
+and flavors rels arrive with them: they are not built yet); like the reference's, it names
+no confirm rel for subscriptions.
 """
 
 import json
@@ -74,14 +74,6 @@ _RELS = [
     ("ping", "/v2/ping", (), ["GET", "HEAD"]),
 ]
 
-_ADMIN_RELS = [
-    ("pools", "/v2/pools{?detailed,limit,marker}", ("detailed", "limit", "marker"), ["GET"]),
-    ("pool", "/v2/pools/{pool_name}", ("pool_name",), ["GET", "PUT", "PATCH", "DELETE"]),
-    ("flavors", "/v2/flavors{?detailed,limit,marker}", ("detailed", "limit", "marker"), ["GET"]),
-    ("flavor", "/v2/flavors/{flavor_name}", ("flavor_name",), ["GET", "PUT", "PATCH", "DELETE"]),
-]
-
-
 def _rel(template, variables, methods):
     hints = {"allow": methods, "formats": {"application/json": {}}}
     if methods in (["POST"], ["PATCH"]):
@@ -96,14 +88,12 @@ def _rel(template, variables, methods):
 def json_home(admin_mode):
     """The JSON-Home document of API v2.
 
-    :param admin_mode: whether the admin rels (pools, flavors, health) are listed.
+    :param admin_mode: whether the admin rel (health) is listed.
     """
     resources = {}
     for name, template, variables, methods in _RELS:
         resources[f"rel/{name}"] = _rel(template, variables, methods)
     if admin_mode:
-        for name, template, variables, methods in _ADMIN_RELS:
-            resources[f"rel/{name}"] = _rel(template, variables, methods)
         resources["rel/health"] = {
             "href": "/v2/health",
             "hints": {"allow": ["GET"], "formats": {"application/json": {}}},

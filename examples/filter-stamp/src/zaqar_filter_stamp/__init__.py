@@ -30,6 +30,8 @@ class StampFilter(MessageFilter):
     # Both hooks work on the bodies alone: reading the queue's metadata would cost a store
     # round trip on every read for nothing.
     needs_metadata = False
+    # What [filter:stamp] may hold: zaqar-tw refuses to start on any other name (a typo).
+    known_options = ("received_by", "redact", "reveal_to")
 
     def __init__(self, config, options):
         super().__init__(config, options)
