@@ -143,6 +143,7 @@ async def test_queue_create_then_again(client):
 @pytest.mark.parametrize("body, text", [
     ({"queue_name": "bad name"}, BAD_NAME),
     ({"queue_name": "x" * 65}, BAD_NAME),
+    ({"queue_name": "oddq\n"}, BAD_NAME),
     ({"queue_name": "q", "metadata": {"_default_message_ttl": 10}},
      "_default_message_ttl can not exceed 1209600 seconds, and must be at least 60 seconds "
      "long."),

@@ -8,7 +8,7 @@ import orjson
 from zaqar_tw.core import values
 from zaqar_tw.errors import BadRequest, InvalidBody, InvalidParameter
 
-QUEUE_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,64}$")
+QUEUE_NAME = re.compile(r"[a-zA-Z0-9_.\-]{1,64}")  # the whole name (fullmatch)
 MAX_PROJECT_LENGTH = 256
 MIN_MESSAGE_TTL = 60
 MIN_CLAIM_TTL = 60
@@ -31,7 +31,7 @@ _FALSE = {"false", "False", "f", "no", "n", "0", "off"}
 
 def check_queue_name(name, project):
     """:raises BadRequest: the queue name or the project id is malformed."""
-    if not QUEUE_NAME.match(name) or len(project) > MAX_PROJECT_LENGTH:
+    if not QUEUE_NAME.fullmatch(name) or len(project) > MAX_PROJECT_LENGTH:
         raise BadRequest(
             "The format of the submitted queue name or project id is not valid.",
             title="Invalid queue identification",
