@@ -5,7 +5,7 @@ Order of the checks (spec section 0.1), each answered with the domain error fami
 1. ``OPTIONS`` on any path: 200, empty, nothing else checked (with the grants of a CORS
    preflight when ``[cors]`` allows it; see :mod:`zaqar_tw.transport.rest.cors`).
 2. Routing: an unknown path (``/v2`` without its slash included) is a 404 before any header
-   is read.
+   is read; a path or ``Host`` that is not UTF-8 is a 400.
 3. A request carrying ``URL-Signature`` is identified now, by its pre-signed URL alone (404
    unless the URL grants it), and step 6 is skipped.
 4. ``Content-Type: application/x-www-form-urlencoded`` with a ``Content-Length``: 400.
@@ -410,4 +410,20 @@ class _RequestIdResource(Resource):
             hot = _hot_route(request.path)
             if hot is not None:
                 return self._serve_hot(request, *hot)
+        if not _readable_url(request):
+            return render_error(request, errors.BadRequest(
+                "The request's path and Host header must be UTF-8 (percent-escaped or not).",
+                title="Invalid request URL"))
         return self._inner.render(request)
+
+
+def _readable_url(request):
+    """Whether the path (once unescaped) and the Host header decode as UTF-8, as Klein
+    needs to route a request (it would answer a plain-text 400 and log a traceback)."""
+    try:
+        for segment in request.postpath:
+            segment.decode("utf-8")
+        request.getRequestHostname().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
