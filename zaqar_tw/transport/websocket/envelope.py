@@ -125,9 +125,16 @@ def reply(request, status, body):
     return {"request": request, "body": body, "headers": {"status": status}}
 
 
-def framing_error(text, request=None):
-    """A 400 reply to a request that could not be read or understood."""
-    return reply(request or echo(), 400, {"error": text})
+def framing_error(text, request=None, detail=None):
+    """A 400 reply to a request that could not be read or understood.
+
+    :param detail: what exactly is wrong, as the body's ``exception`` (so that ``error``
+        keeps the text clients match, such as :data:`SCHEMA_FAILED`), or ``None``.
+    """
+    body = {"error": text}
+    if detail is not None:
+        body["exception"] = detail
+    return reply(request or echo(), 400, body)
 
 
 def error_body(error):
