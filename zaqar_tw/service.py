@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from zaqar_tw import plugins
 from zaqar_tw.auth.signed_url import SignedUrlAuthenticator
 from zaqar_tw.config import ConfigError
+from zaqar_tw.openfiles import raise_open_files_limit
 from zaqar_tw.storage.redis.uri import parse_uri, redact
 
 log = Logger()
@@ -140,6 +141,7 @@ def makeService(config, reactor, clock=None):
     from zaqar_tw.transport.rest.app import RestApi
 
     check(config)
+    raise_open_files_limit()
     clock = reactor if clock is None else clock
     top = ZaqarService()
 

@@ -27,7 +27,7 @@ from klein import Klein
 from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Site
+from twisted.web.server import NOT_DONE_YET
 from werkzeug.exceptions import HTTPException
 
 from zaqar_tw import errors
@@ -36,6 +36,7 @@ from zaqar_tw.transport.rest.bounded import BoundedRequest, bounded_request_fact
 from zaqar_tw.transport.rest.claims import ClaimsResource
 from zaqar_tw.transport.rest.cors import Cors
 from zaqar_tw.transport.rest.errors import accepts_json, not_acceptable, render_error
+from zaqar_tw.transport.rest.guarded import GuardedSite
 from zaqar_tw.transport.rest.health import HealthResource
 from zaqar_tw.transport.rest.home import HomeResource
 from zaqar_tw.transport.rest.messages import MessagesResource
@@ -129,9 +130,11 @@ class RestApi:
         )
 
     def site(self):
-        """A :class:`twisted.web.server.Site` serving the API (no tracebacks to clients)."""
-        site = Site(
+        """A :class:`~zaqar_tw.transport.rest.guarded.GuardedSite` serving the API (no
+        tracebacks to clients)."""
+        site = GuardedSite(
             self.resource(),
+            self._config.wsgi,
             reactor=self._clock,
             timeout=self._config.wsgi.idle_timeout or None,
             parsePOSTFormSubmission=False,
