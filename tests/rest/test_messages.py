@@ -712,3 +712,23 @@ async def test_large_post_keeps_headers_small_for_common_clients(api):
     few = await api.post("/v2/queues/big/messages", json={"messages": [{"body": 1}] * 100})
     assert few.headers["location"].startswith("/v2/queues/big/messages?ids=")
     assert len(few.headers["location"].split("=", 1)[1].split(",")) == 100
+
+
+@pytest_twisted.ensureDeferred
+async def test_listing_past_many_own_messages_follows_next_links(api):
+    """A producer listing (echo off) a queue full of its own messages may get pages cut short
+    by the store's bound, empty ones included, each with a next link; following the links
+    reaches the other client's messages, and the listing ends."""
+    await api.post("/v2/queues/q/messages",
+                   json={"messages": [{"body": n} for n in range(600)]})
+    other = {"Client-ID": "8f6f7b7e-2b9e-11e3-b191-71861300734c"}
+    theirs = await api.post_messages("q", {"body": "a"}, {"body": "b"}, headers=other)
+    href, seen = "/v2/queues/q/messages?limit=5", []
+    for _ in range(20):
+        reply = await api.get(href)
+        assert reply.status == 200, reply
+        seen += [message["id"] for message in reply.json["messages"]]
+        if not reply.json["links"]:
+            break
+        href = reply.json["links"][0]["href"]
+    assert seen == theirs

@@ -57,7 +57,7 @@ class MessagesResource:
             include_delayed=query.get("include_delayed"),
         )
         items = [message_view(queue, message) for message in page]
-        links = next_links(query, f"/v2/queues/{queue}/messages", items, "id")
+        links = next_links(query, f"/v2/queues/{queue}/messages", items, "id", page.cursor)
         return json_response(request, {"messages": items, "links": links})
 
     async def delete_many(self, request, ctx, queue):
