@@ -40,6 +40,7 @@ from zaqar_tw.transport.rest.guarded import GuardedSite
 from zaqar_tw.transport.rest.health import HealthResource
 from zaqar_tw.transport.rest.home import HomeResource
 from zaqar_tw.transport.rest.messages import MessagesResource
+from zaqar_tw.transport.rest.openapi import OpenApiResource
 from zaqar_tw.transport.rest.queues import QueuesResource
 from zaqar_tw.transport.rest.responses import empty_response
 from zaqar_tw.transport.rest.subscriptions import SubscriptionsResource
@@ -83,6 +84,7 @@ class RestApi:
         self._clock = core.clock
         self._authenticator = authenticator
         home = HomeResource(config)
+        openapi = OpenApiResource(config)
         health = HealthResource(core)
         queues = QueuesResource(core)
         messages = MessagesResource(core)
@@ -91,6 +93,7 @@ class RestApi:
         self._routes = {
             "versions": Route({"GET": home.versions}, authenticated=False),
             "home": Route({"GET": home.home}),
+            "openapi": Route({"GET": openapi.get}, authenticated=False),
             "ping": Route({"GET": health.ping, "HEAD": health.ping_head}),
             "queues": Route({"GET": queues.list}),
             "queue": Route(
@@ -237,6 +240,10 @@ class RestApi:
     @app.route("/v2/", endpoint="home")
     def _home(self, request):
         return self._serve(request, "home")
+
+    @app.route("/v2/openapi.json", endpoint="openapi")
+    def _openapi(self, request):
+        return self._serve(request, "openapi")
 
     @app.route("/v2/ping", endpoint="ping")
     def _ping(self, request):
