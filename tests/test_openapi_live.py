@@ -40,6 +40,7 @@ async def test_schemathesis_finds_no_server_error_and_no_break_of_the_document(t
         await service.stop()
     report = out.decode("utf-8", "replace") + err.decode("utf-8", "replace")
     assert code == 0, report[-6000:]
-    operations = sum(len(ops) for ops in openapi_document(False)["paths"].values())
+    # Every operation but HEAD /v2/ping, which schemathesis does not send.
+    operations = sum(len(ops) for ops in openapi_document(False)["paths"].values()) - 1
     assert f"Tested: {operations}" in report, report[-3000:]
     assert " failed" not in report.split("Test cases:")[-1], report[-6000:]
