@@ -40,6 +40,14 @@ def _error(raw):
     return int(head.split()[1]), json.loads(body)
 
 
+async def _assert_timed_out(connection, part):
+    """The connection is closed after a 408 saying which part of the request was late."""
+    await wait_until(lambda: connection.closed.called, timeout=5, what="the slow client closed")
+    assert _error(connection.received) == (
+        408, {"title": "Request timeout",
+              "description": f"The request's {part} did not arrive in time."})
+
+
 async def _trickle(api, connection, data, seconds):
     """Send ``data`` one byte per second of the test clock, for at most ``seconds``."""
     for byte in data[:seconds]:
@@ -58,10 +66,7 @@ async def test_trickled_headers_get_408_at_the_header_deadline(api):
     header_timeout has passed, though it never stayed silent."""
     slow = await _connect(api)
     await _trickle(api, slow, b"GET /v2/queues HTTP/1.1\r\nX-Long-Header: " + b"x" * 100, 40)
-    await wait_until(lambda: slow.closed.called, timeout=5, what="the slow client closed")
-    assert _error(slow.received) == (
-        408, {"title": "Request timeout",
-              "description": "The request's headers did not arrive in time."})
+    await _assert_timed_out(slow, "headers")
 
 
 @pytest.mark.zaqar_config((WSGI, "header_timeout", "10"), (WSGI, "body_timeout", "20"))
@@ -77,10 +82,7 @@ async def test_trickled_body_gets_408_at_the_body_deadline(api):
     await _trickle(api, slow, b'{"messages": [' + b" " * 900, 19)
     assert not slow.closed.called
     await _trickle(api, slow, b" " * 10, 5)
-    await wait_until(lambda: slow.closed.called, timeout=5, what="the slow client closed")
-    assert _error(slow.received) == (
-        408, {"title": "Request timeout",
-              "description": "The request's body did not arrive in time."})
+    await _assert_timed_out(slow, "body")
 
 
 @pytest.mark.zaqar_config((WSGI, "header_timeout", "10"), (WSGI, "idle_timeout", "120"))
