@@ -63,3 +63,21 @@ async def test_a_listing_stops_at_its_bound_with_a_cursor(storage, project, post
     assert seen == others and page.cursor is None
     full = await storage.messages.list(project, "q", limit=10, client_id="consumer")
     assert [m["id"] for m in full] == own[:10] and full.cursor is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cursor_past_expired_messages_still_moves_on(storage, project, post, clock):
+    """When every message a bounded listing looked at had expired (and was dropped), the
+    cursor is where the page started, and the next pages reach the live messages."""
+    await post("q", 600, ttl=60, client="producer")
+    live = await post("q", 2, ttl=3600, client="producer")
+    clock.advance(61)
+    seen, marker = [], None
+    for _ in range(20):
+        page = await storage.messages.list(project, "q", limit=5, client_id="consumer",
+                                           marker=marker)
+        seen += [m["id"] for m in page]
+        if page.cursor is None and (not page or seen[-1] == live[-1]):
+            break
+        marker = page.cursor if page.cursor is not None else page[-1]["id"]
+    assert seen == live

@@ -9,8 +9,8 @@
 --    is in K_FREE (by rank) unless a claim record in K_CLAIMS holds it (record CID = claim),
 --    so K_FREE holds only messages that may be claimed, and a claim reads no other;
 --  * a message held by a live claim outlives the claim (the grace rule), so expired messages
---    are never held by a live claim, and ZCARD(ids) - ZCARD(free) counts the held ones once
---    expired claims are reaped.
+--    are never held by a live claim, and ZCARD(ids) - ZCARD(free) - ZCARD(delay) counts the
+--    held ones once expired claims are reaped (REAP a call).
 
 local K_QUEUE, K_IDS, K_FREE, K_EXP = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_MSGS, K_BODIES, K_CLAIMS, K_CEXP = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -196,18 +196,19 @@ local function reap()
 end
 
 -- Up to `limit` messages of the rank-scored zset `source`, in rank order after `start` (a
--- ZRANGEBYSCORE bound), whose records pass `accept(record)`: list of {id, record}, and the
--- id of the last message looked at when the scan stopped at its bound (limit + SCAN
--- messages looked at) rather than at the end, else nil: the next page starts after it.
--- Expired and vanished messages met on the way are dropped.  Batches grow from `limit`.
-local function scan(source, start, limit, accept)
+-- ZRANGEBYSCORE bound), whose records pass `accept(record)`: list of {id, record}, and,
+-- when the scan stopped at its bound (limit + SCAN messages looked at) rather than at the
+-- end, where the next page starts: after the last live message looked at, else (all were
+-- expired, and are now dropped) at `marker` again; nil otherwise.  Expired and vanished
+-- messages met on the way are dropped.  Batches grow from `limit`.
+local function scan(source, start, limit, accept, marker)
   local items = {}
   local size = limit
   local left = limit + SCAN
   local last = nil
   while #items < limit do
     if left <= 0 then
-      return items, last
+      return items, last or marker or ''
     end
     local asked = math.min(size, left)
     local batch = redis.call('ZRANGEBYSCORE', source, start, '+inf', 'WITHSCORES', 'LIMIT', 0,
@@ -224,7 +225,6 @@ local function scan(source, start, limit, accept)
     local dead = {}
     for i, id in ipairs(ids) do
       left = left - 1
-      last = id
       local raw = raws[i]
       if not raw then
         dead[#dead + 1] = id
@@ -232,10 +232,13 @@ local function scan(source, start, limit, accept)
         local r = cmsgpack.unpack(raw)
         if expired(r) then
           dead[#dead + 1] = id
-        elseif accept(r) then
-          items[#items + 1] = {id, r}
-          if #items >= limit then
-            break
+        else
+          last = id
+          if accept(r) then
+            items[#items + 1] = {id, r}
+            if #items >= limit then
+              break
+            end
           end
         end
       end

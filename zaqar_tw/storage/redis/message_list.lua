@@ -25,6 +25,6 @@ end
 local items, cursor = scan(source, start, limit, function(r)
   return (with_claimed or not held(r)) and (with_delayed or r[AVAIL] <= NOW)
     and (echo or r[CLIENT] ~= client)
-end)
+end, marker)
 return '{"messages":' .. render_list(items) .. ',"cursor":' ..
   (cursor and ('"' .. cursor .. '"') or 'null') .. '}'
