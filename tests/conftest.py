@@ -17,6 +17,7 @@ import os
 import uuid
 from importlib.metadata import entry_points
 
+import hypothesis
 import pytest
 import pytest_twisted
 from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
@@ -30,6 +31,13 @@ REDIS_URI = "redis://127.0.0.1:6379"
 # The store the service runs on: ZAQAR_TEST_STORE=<name> (default redis).
 TEST_STORE = os.environ.get("ZAQAR_TEST_STORE", "").strip() or "redis"
 _UNSET = object()
+
+# Fuzz tests are standing tests: the same examples on every run (a fixed seed), no example
+# database left in the work tree, no deadline (the machine is shared).
+hypothesis.settings.register_profile(
+    "zaqar", derandomize=True, database=None, deadline=None, print_blob=False
+)
+hypothesis.settings.load_profile("zaqar")
 
 
 def pytest_report_header(config):

@@ -79,13 +79,18 @@ class Http:
 
 
 class Process:
-    """A child process in its own session, its output in a log file."""
+    """A child process in its own session, its output in a log file.
+
+    :ivar preexec: called in the child before it runs (e.g. to lower its limits), or
+        ``None``.
+    """
 
     def __init__(self, argv, log_path, env=None, cwd=ROOT):
         self.argv = argv
         self.log_path = log_path
         self.env = env
         self.cwd = cwd
+        self.preexec = None
         self.popen = None
         self._log_start = 0
 
@@ -94,7 +99,7 @@ class Process:
         with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=self.env, cwd=self.cwd, start_new_session=True,
+                env=self.env, cwd=self.cwd, start_new_session=True, preexec_fn=self.preexec,
             )
 
     @property

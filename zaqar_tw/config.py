@@ -76,11 +76,17 @@ class DriversSection:
 
 @dataclass
 class WsgiSection:
-    """``[drivers:transport:wsgi]``: where the REST API listens."""
+    """``[drivers:transport:wsgi]``: where the REST API listens, and what one connection may
+    hold (times in seconds and ``0`` turns one off; see
+    :mod:`zaqar_tw.transport.rest.guarded`)."""
 
     bind: str = _opt("127.0.0.1")
     port: int = _opt(8888, minimum=0, maximum=65535)
     idle_timeout: float = _opt(120.0, minimum=0.0)
+    header_timeout: float = _opt(10.0, minimum=0.0)
+    body_timeout: float = _opt(60.0, minimum=0.0)
+    max_connections: int = _opt(0, minimum=0)
+    max_connections_per_address: int = _opt(0, minimum=0)
 
 
 @dataclass

@@ -54,6 +54,15 @@ class InvalidParameter(BadRequest):
     title = "Invalid parameter"
 
 
+class MalformedClientId(BadRequest):
+    """400 for a Client-ID that is not a UUID (where the configuration wants one)."""
+
+    title = "Wrong UUID value"
+
+    def __init__(self):
+        super().__init__("Malformed hexadecimal UUID.")
+
+
 class Unauthorized(ZaqarError):
     """401: the caller's credential is missing, invalid or expired.
 

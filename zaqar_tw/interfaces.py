@@ -131,7 +131,10 @@ class IMessageStore(Interface):
         :param marker: the id of the last message of the previous page; the page starts right
             after it.  An unknown marker starts from the head.
         :param echo: include messages posted by ``client_id``.
-        :returns: Deferred firing with a list of messages (at most ``limit``).
+        :returns: Deferred firing with a list of messages (at most ``limit``); a store that
+            bounds the work of one call may stop before the page is full and return a
+            :class:`~zaqar_tw.storage.page.Page` whose ``cursor`` is the marker the next page
+            starts from.
         """
 
     def get(project, queue, message_id):

@@ -24,6 +24,7 @@ from zaqar_tw.auth.signed_url import SignedUrlAuthenticator
 from zaqar_tw.clock import ClockSyncService, SharedClock
 from zaqar_tw.config import ConfigError
 from zaqar_tw.interfaces import ITimeSource
+from zaqar_tw.openfiles import raise_open_files_limit
 from zaqar_tw.startup import StartupError, cannot_listen, listening_urls, summary
 from zaqar_tw.storage.redis.uri import parse_uri, redact
 
@@ -251,6 +252,7 @@ def makeService(config, reactor, clock=None, announce=True):
     from zaqar_tw.transport.rest.app import RestApi
 
     check(config)
+    raise_open_files_limit()
     shared = None
     if clock is None:
         clock = shared = SharedClock(reactor)

@@ -1,5 +1,7 @@
 """Validation rules shared by every operation (spec 0.2, 0.4, 3.9, 3.10)."""
 
+import hypothesis
+import hypothesis.strategies
 import pytest
 
 from zaqar_tw.config import Config
@@ -164,3 +166,31 @@ def test_patch_pointer_unescapes():
         "add", "a/b~c", 2)
     with pytest.raises(InvalidBody):
         _checked_change({"op": "add", "path": "/metadata/a~2", "value": 2})
+
+
+_NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+@pytest.mark.parametrize("name", ["oddq\n", "oddq\r\n", "q\n", "\nq", "q\x00", "q "])
+def test_queue_names_must_match_whole(name):
+    """A name that only starts like a good one (a trailing newline, which ``$`` lets
+    through) is rejected."""
+    with pytest.raises(BadRequest):
+        v.check_queue_name(name, "p")
+
+
+@hypothesis.settings(max_examples=500)
+@hypothesis.given(hypothesis.strategies.text(
+    alphabet=hypothesis.strategies.sampled_from(sorted(_NAME_CHARACTERS) + ["\n", "\r", " ",
+                                                                             "\x00", "é"]),
+    max_size=70))
+def test_queue_names_are_accepted_exactly_when_the_whole_name_fits(name):
+    """Fuzzed names: accepted if and only if every character is allowed and the length is
+    1 to 64 (no partial match ever passes)."""
+    expected = 1 <= len(name) <= 64 and set(name) <= _NAME_CHARACTERS
+    try:
+        v.check_queue_name(name, "p")
+        accepted = True
+    except BadRequest:
+        accepted = False
+    assert accepted == expected, repr(name)

@@ -1,6 +1,8 @@
 """The json_schema filter: queues whose metadata holds ``_schema`` accept only matching
 message bodies; a bad schema is refused when a queue PUT or PATCH stores it."""
 
+import json
+
 import pytest
 import pytest_twisted
 
@@ -202,3 +204,91 @@ def test_long_reasons_are_cut():
         )
     assert len(raised.value.description) < 300
     assert raised.value.description.endswith("...")
+
+
+# Bounded cost (issue 13, finding 9).
+
+
+@ON
+@pytest_twisted.ensureDeferred
+async def test_backtracking_pattern_runs_in_linear_time(api):
+    """``^(a+)+$``, which Python's regex engine takes seconds to fail on 27 characters, is
+    matched by RE2 at once; matching bodies pass, others get the schema's 400."""
+    import time
+
+    schema = {"type": "string", "pattern": "^(a+)+$"}
+    await api.create_queue("q", {"_schema": schema})
+    started = time.monotonic()
+    refused = await post(api, "a" * 27 + "!", "a" * 5000 + "!")
+    assert time.monotonic() - started < 1.0
+    assert refused.status == 400
+    assert "does not match '^(a+)+$'" in refused.error[1]
+    assert (await post(api, "a" * 27)).status == 201
+
+
+@ON
+@pytest_twisted.ensureDeferred
+async def test_pattern_properties_and_additional_properties_use_the_same_engine(api):
+    """patternProperties checks the properties its patterns match, and additionalProperties
+    leaves those alone: the same answers as the JSON Schema rules give."""
+    schema = {"type": "object", "properties": {"id": {"type": "integer"}},
+              "patternProperties": {"^x-(a+)+$": {"type": "string"}},
+              "additionalProperties": False}
+    await api.create_queue("q", {"_schema": schema})
+    assert (await post(api, {"id": 1, "x-aaa": "v"})).status == 201
+    assert (await post(api, {"id": 1, "x-aaa": 5})).status == 400
+    refused = await post(api, {"id": 1, "x-" + "a" * 30 + "!": "v"})
+    assert refused.status == 400 and "Additional properties" in refused.error[1]
+
+
+@ON
+@pytest.mark.parametrize("schema", [
+    {"type": "string", "pattern": "(a)\\1"},
+    {"type": "string", "pattern": "^(?=a)a$"},
+    {"type": "object", "patternProperties": {"(?<=x)y": {}}},
+    {"properties": {"k": {"allOf": [{"pattern": "(?!z)"}]}}},
+])
+@pytest_twisted.ensureDeferred
+async def test_patterns_re2_cannot_run_are_refused_when_stored(api, schema):
+    """A pattern with a back-reference or a look-around is refused with a 400 by queue PUT
+    and by PATCH, saying so; nothing is stored."""
+    put = await api.put("/v2/queues/q", json={"_schema": schema})
+    assert put.status == 400
+    assert "cannot run in linear time" in put.error[1]
+    await api.create_queue("q")
+    patch = await api.patch("/v2/queues/q", data=json.dumps(
+        [{"op": "add", "path": "/metadata/_schema", "value": schema}]).encode(),
+        headers=PATCH_TYPE)
+    assert patch.status == 400
+    assert "cannot run in linear time" in patch.error[1]
+    assert "_schema" not in (await api.get("/v2/queues/q")).json
+
+
+@ON
+@pytest_twisted.ensureDeferred
+async def test_one_validation_has_a_bounded_cost(api):
+    """A schema whose anyOf branches nest through references (exponential work) is cut off
+    after a fixed number of steps: a body it fails on gets a 400 saying it is too costly,
+    quickly; a schema that is that costly even for ``null`` is refused when stored."""
+    import time
+
+    from zaqar_tw.filters.json_schema import MAX_STEPS
+
+    levels = 30
+    defs = {f"d{n}": {"anyOf": [{"$ref": f"#/$defs/d{n + 1}"},
+                                {"$ref": f"#/$defs/d{n + 1}"}]} for n in range(levels)}
+    defs[f"d{levels}"] = {"type": "integer"}
+    costly = await api.put("/v2/queues/q", json={"_schema": {"$ref": "#/$defs/d0",
+                                                              "$defs": defs}})
+    assert costly.error == ("Invalid API request", "_schema is too costly to evaluate.")
+    await api.create_queue("q", {"_schema": {"type": "array", "items": {"$ref": "#/$defs/d0"},
+                                             "$defs": defs}})
+    assert (await post(api, [1])).status == 201
+    started = time.monotonic()
+    refused = await post(api, ["not an integer"])
+    assert time.monotonic() - started < 5.0
+    assert refused.error == (
+        "Invalid API request",
+        f"Message 0 is too costly to check against the queue's schema (more than "
+        f"{MAX_STEPS} steps).",
+    )

@@ -108,3 +108,30 @@ async def test_garbage_headers_never_get_a_server_error(api):
                                       json={"messages": [{"body": 1}]},
                                       headers={name: value})
             _check(reply, f"{name}: {value[:20]!r}")
+
+
+@pytest.mark.parametrize("path", [
+    "/v2/queues/%ff", "/v2/queues/q/%ff", "/v2/%C3", "/%ff", "/v2/queues/q/subscriptions/%fe%ff",
+])
+@pytest_twisted.ensureDeferred
+async def test_urls_that_are_not_utf8_get_a_json_400(api, logged, path):
+    """A path that does not decode as UTF-8 gets a 400 in the error format (not Klein's
+    plain text), and nothing is logged as a failure."""
+    for method in ("GET", "PUT", "POST", "DELETE"):
+        reply = await api.request(method, path)
+        assert reply.status == 400, reply
+        assert reply.json == {
+            "title": "Invalid request URL",
+            "description": "The request's path and Host header must be UTF-8 "
+                           "(percent-escaped or not).",
+        }
+    assert not [event for event in logged if event.get("log_failure") or event.get("isError")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_host_header_that_is_not_utf8_gets_a_json_400(api, logged):
+    """A Host header that is not UTF-8 gets the same 400 in the error format."""
+    reply = await api.raw("GET", "/v2/queues", headers={"Host": "h\xff"})
+    assert reply.status == 400, reply
+    assert reply.json["title"] == "Invalid request URL"
+    assert not [event for event in logged if event.get("log_failure") or event.get("isError")]

@@ -1,5 +1,6 @@
 """Section 1.3 of the wire contract (and 3.3-3.5): messages over REST."""
 
+import json
 import uuid
 
 import pytest
@@ -678,3 +679,56 @@ async def test_pop_out_of_range(api, pop):
     assert reply.error == (
         "Invalid API request", "Pop value must be at least 1 and may not be greater than 20."
     )
+
+
+@pytest_twisted.ensureDeferred
+async def test_large_post_keeps_headers_small_for_common_clients(api):
+    """A post of 1,800 messages is read by Python's http.client (which refuses header lines
+    past 64 KiB): its Location is the collection, within 4 KiB, and the body lists every
+    new message; a post of a few messages still names them in Location."""
+    import http.client
+
+    from twisted.internet.threads import deferToThread
+
+    body = json.dumps({"messages": [{"body": n} for n in range(1800)]})
+    host, port = api.url.rsplit("/", 1)[1].split(":")
+
+    def post():
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            connection.request("POST", "/v2/queues/big/messages", body=body,
+                               headers={**api.default_headers(),
+                                        "Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, response.getheaders(), json.loads(response.read())
+        finally:
+            connection.close()
+
+    status, headers, document = await deferToThread(post)
+    assert status == 201
+    assert len(document["resources"]) == 1800
+    assert all(len(name) + len(value) < 4096 for name, value in headers)
+    assert dict(headers)["Location"] == "/v2/queues/big/messages"
+    few = await api.post("/v2/queues/big/messages", json={"messages": [{"body": 1}] * 100})
+    assert few.headers["location"].startswith("/v2/queues/big/messages?ids=")
+    assert len(few.headers["location"].split("=", 1)[1].split(",")) == 100
+
+
+@pytest_twisted.ensureDeferred
+async def test_listing_past_many_own_messages_follows_next_links(api):
+    """A producer listing (echo off) a queue full of its own messages may get pages cut short
+    by the store's bound, empty ones included, each with a next link; following the links
+    reaches the other client's messages, and the listing ends."""
+    await api.post("/v2/queues/q/messages",
+                   json={"messages": [{"body": n} for n in range(600)]})
+    other = {"Client-ID": "8f6f7b7e-2b9e-11e3-b191-71861300734c"}
+    theirs = await api.post_messages("q", {"body": "a"}, {"body": "b"}, headers=other)
+    href, seen = "/v2/queues/q/messages?limit=5", []
+    for _ in range(20):
+        reply = await api.get(href)
+        assert reply.status == 200, reply
+        seen += [message["id"] for message in reply.json["messages"]]
+        if not reply.json["links"]:
+            break
+        href = reply.json["links"][0]["href"]
+    assert seen == theirs

@@ -750,7 +750,8 @@ async def _idle_connection(api):
     return await connectProtocol(TCP4ClientEndpoint(reactor, host, int(port)), Idle())
 
 
-@pytest.mark.zaqar_config(("drivers:transport:wsgi", "idle_timeout", "30"))
+@pytest.mark.zaqar_config(("drivers:transport:wsgi", "idle_timeout", "30"),
+                          ("drivers:transport:wsgi", "header_timeout", "0"))
 @pytest_twisted.ensureDeferred
 async def test_silent_connections_are_closed_after_the_idle_timeout(api):
     """A connection that sends nothing is closed once idle_timeout passes on the clock."""

@@ -196,10 +196,12 @@ async def test_create_valid_names(api, name):
     assert reply.headers["location"] == f"/v2/queues/{name}"
 
 
-@pytest.mark.parametrize("name", ["a" * 65, "@$@^qw@", "caf%C3%A9", "a%20b", "a+b", "%2A"])
+@pytest.mark.parametrize("name", ["a" * 65, "@$@^qw@", "caf%C3%A9", "a%20b", "a+b", "%2A",
+                                  "oddq%0A", "oddq%0D%0A", "%0Aq"])
 @pytest_twisted.ensureDeferred
 async def test_create_invalid_names(api, name):
-    """Long, non-ASCII or punctuated names are refused."""
+    """Long, non-ASCII or punctuated names are refused, and so is a good name followed by a
+    newline."""
     reply = await api.put(f"/v2/queues/{name}")
     assert reply.status == 400
     assert reply.error == BAD_QUEUE

@@ -60,6 +60,7 @@ async def test_all_keys_of_a_queue_share_one_hash_tag(storage):
     project = "odd{pro/ject}%" + uuid.uuid4().hex
     await storage.queues.create(project, "a.b", {"x": 1})
     await storage.messages.post(project, "a.b", [{"ttl": 60, "body": i} for i in range(3)], "c")
+    await storage.messages.post(project, "a.b", [{"ttl": 60, "delay": 60, "body": 3}], "c")
     await storage.claims.create(project, "a.b", 60, 60, 1)
     await storage.subscriptions.create(project, "a.b", "http://a", 3600, {})
     inspect = await inspector()
@@ -93,9 +94,10 @@ async def test_garbage_collection_ttl(storage, project, clock):
         await storage.claims.create(project, "q", 7200, 100, 1)  # grace lifts one to 7300 s
         assert await inspect.execute("PTTL", keys[0]) == -1
         assert await inspect.execute("PTTL", queue_index_key(project)) == -1
-        for key in keys[1:]:
+        for key in keys[1:8]:  # all but the delay set, which no delayed message made
             ttl = await inspect.execute("PTTL", key)
             assert (7300 + MARGIN - 5) * 1000 <= ttl <= (7300 + MARGIN) * 1000, key
+        assert await inspect.execute("EXISTS", keys[8]) == 0
         # Renewing for longer pushes the horizon out.
         claim_id, _ = await storage.claims.create(project, "q", 60, 0, 1)
         assert await storage.claims.update(project, "q", claim_id, 20000, 0)
@@ -111,6 +113,10 @@ async def test_garbage_collection_ttl(storage, project, clock):
         await storage.messages.post(project, "q", [{"ttl": 60, "body": 1}], "c")
         assert await inspect.execute("PTTL", keys[2]) > 0
         assert abs(await inspect.execute("PTTL", keys[2])
+                   - await inspect.execute("PTTL", keys[1])) < 5000
+        # A delayed message's set gets the TTL of the ids too.
+        await storage.messages.post(project, "q", [{"ttl": 60, "delay": 30, "body": 2}], "c")
+        assert abs(await inspect.execute("PTTL", keys[8])
                    - await inspect.execute("PTTL", keys[1])) < 5000
     finally:
         await inspect.close()

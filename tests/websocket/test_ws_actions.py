@@ -55,6 +55,19 @@ async def test_authenticate_errors(client):
     assert_error(reply, 400, "Malformed hexadecimal UUID.")
 
 
+@pytest.mark.parametrize("action, body", [
+    ("message_list", {"queue_name": "q"}),
+    ("message_post", {"queue_name": "q", "messages": [{"body": 1}]}),
+])
+@pytest_twisted.ensureDeferred
+async def test_bad_client_id_in_message_actions(client, action, body):
+    """message_list and message_post tell a malformed Client-ID in Python's words (spec
+    2.1): 400 "badly formed hexadecimal UUID string"."""
+    reply = await client.request(action, body, headers={
+        "Client-ID": "not-a-uuid", "X-Project-ID": client.project})
+    assert_error(reply, 400, "badly formed hexadecimal UUID string")
+
+
 @pytest_twisted.ensureDeferred
 async def test_get_home_doc(client):
     """The JSON-Home document of GET /v2/."""
@@ -143,6 +156,7 @@ async def test_queue_create_then_again(client):
 @pytest.mark.parametrize("body, text", [
     ({"queue_name": "bad name"}, BAD_NAME),
     ({"queue_name": "x" * 65}, BAD_NAME),
+    ({"queue_name": "oddq\n"}, BAD_NAME),
     ({"queue_name": "q", "metadata": {"_default_message_ttl": 10}},
      "_default_message_ttl can not exceed 1209600 seconds, and must be at least 60 seconds "
      "long."),
@@ -437,7 +451,8 @@ async def test_message_delete_errors(client):
     reply = await client.request("message_delete", {"queue_name": "q",
                                                     "message_id": message_id,
                                                     "claim_id": "nope"})
-    assert_error(reply, 400, "The specified claim does not exist or has expired.")
+    assert_error(reply, 400, "The specified claim does not exist or has expired.",
+                 "The specified claim does not exist or has expired.")
 
 
 @pytest_twisted.ensureDeferred
@@ -542,12 +557,13 @@ async def test_claim_get_errors(client, clock):
     await post(client, "q", "a")
     reply = await client.request("claim_get", {"queue_name": "q", "claim_id": "nope"})
     assert_error(reply, 404, f"Claim nope does not exist in queue q for project "
-                             f"{client.project}")
+                             f"{client.project}", "Claim nope does not exist.")
     claim = await client.ok("claim_create", {"queue_name": "q", "ttl": 60})
     clock.advance(61)
     reply = await client.request("claim_get", {"queue_name": "q",
                                                "claim_id": claim["claim_id"]})
     assert reply.status == 404
+    assert reply.body["error"] == f"Claim {claim['claim_id']} does not exist."
 
 
 @pytest_twisted.ensureDeferred
@@ -570,7 +586,7 @@ async def test_claim_update_errors(client):
     reply = await client.request("claim_update", {"queue_name": "q", "claim_id": "nope",
                                                   "ttl": 100})
     assert_error(reply, 404, f"Claim nope does not exist in queue q for project "
-                             f"{client.project}")
+                             f"{client.project}", "Claim nope does not exist.")
     reply = await client.request("claim_update", {"queue_name": "q", "claim_id": "nope",
                                                   "ttl": 5})
     assert reply.status == 400

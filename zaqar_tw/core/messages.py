@@ -3,6 +3,7 @@
 from zaqar_tw.core import validation as v
 from zaqar_tw.core.operation import Operations, operation, uncancellable
 from zaqar_tw.errors import BadRequest, InvalidBody, MessageDoesNotExist, NotFound, QueueDoesNotExist
+from zaqar_tw.storage.page import Page
 
 
 class MessageOperations(Operations):
@@ -89,7 +90,8 @@ class MessageOperations(Operations):
     @operation("messages:get_all", "Messages could not be listed.")
     async def list(self, ctx, queue, marker=None, limit=None, echo=None,
                    include_claimed=None, include_delayed=None):
-        """:returns: a page of messages (empty for a queue that does not exist)."""
+        """:returns: a :class:`~zaqar_tw.storage.page.Page` of messages (empty for a queue
+        that does not exist), whose ``cursor`` is set when the store stopped early."""
         limit = v.check_limit(v.as_int(limit, "limit"), self.limits.max_messages_per_page)
         messages = await self.storage.messages.list(
             ctx.project,
@@ -101,7 +103,8 @@ class MessageOperations(Operations):
             include_claimed=v.as_bool(include_claimed, "include_claimed"),
             include_delayed=v.as_bool(include_delayed, "include_delayed"),
         )
-        return await self.filtered(ctx, queue, messages)
+        cursor = getattr(messages, "cursor", None)
+        return Page(await self.filtered(ctx, queue, messages), cursor)
 
     @operation("messages:get", "Message could not be retrieved.")
     async def get(self, ctx, queue, message_id):

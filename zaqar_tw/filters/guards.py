@@ -3,31 +3,8 @@ nests too deeply or is too large (limits in ``[filters]``)."""
 
 import orjson
 
+from zaqar_tw.core.values import depth as body_depth
 from zaqar_tw.filters.base import MessageFilter, rejected
-
-
-def body_depth(body, limit):
-    """How deeply a JSON value nests: 0 for a scalar, one more for each enclosing array or
-    object (``{"a": [1]}`` has depth 2).
-
-    :param limit: stop looking once the depth exceeds this.
-    :returns: the depth, or ``limit + 1`` if it is deeper than ``limit``.
-    """
-    deepest = 0
-    stack = [(body, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            children = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth > limit:
-            return depth
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 class MaxBodyDepthFilter(MessageFilter):

@@ -5,16 +5,25 @@ The schema is checked when a queue PUT or PATCH stores it (a bad one is a 400 th
 compiled once per distinct schema (cached by its JSON text).  Only local references
 (``"$ref": "#/..."``) are allowed: the service never fetches anything a schema points to.
 Schemas without ``$schema`` follow draft 2020-12.
+
+Validation never blocks the service for long: regular expressions (``pattern``,
+``patternProperties``, and the properties ``additionalProperties`` leaves to them) run on
+RE2, in time linear in the text, and a pattern RE2 cannot run (back-references,
+look-arounds) is refused when the schema is stored; and one body may take at most
+:data:`MAX_STEPS` keyword evaluations (a schema whose ``anyOf`` branches nest through
+references could otherwise take exponential time), past which it is refused as too costly
+to check.
 """
 
 import functools
 
 import orjson
+import re2
 import referencing
 import referencing.exceptions
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
-from jsonschema.validators import validator_for
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
+from jsonschema.validators import extend, validator_for
 
 from zaqar_tw.errors import BadRequest
 from zaqar_tw.filters.base import MessageFilter, rejected
@@ -51,6 +60,107 @@ def _remote_reference(schema):
     return None
 
 
+MAX_STEPS = 50_000
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+class TooCostly(Exception):
+    """A validation took more than :data:`MAX_STEPS` keyword evaluations."""
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def linear_regex(pattern):
+    """:returns: ``pattern`` compiled by RE2.
+    :raises re2.error: RE2 cannot run it.
+    """
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def _patterns(schema):
+    """Every regular expression of a schema: ``pattern`` strings, ``patternProperties``
+    keys (anything under a key of those names counts, which may refuse a schema that only
+    mentions one in a ``const``, never accept one that runs a bad pattern)."""
+    stack = [schema]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if key == "pattern" and isinstance(child, str):
+                    yield child
+                elif key == "patternProperties" and isinstance(child, dict):
+                    yield from child
+                stack.append(child)
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not linear_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator, patterns, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        regex = linear_regex(pattern)
+        for name, value in instance.items():
+            if regex.search(name):
+                yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
+def _additional_properties(original):
+    """``additionalProperties``, with the properties that ``patternProperties`` takes found
+    by RE2 and handed to the original keyword as named properties."""
+
+    def keyword(validator, additional, instance, schema):
+        patterns = schema.get("patternProperties")
+        if patterns and validator.is_type(instance, "object"):
+            regexes = [linear_regex(pattern) for pattern in patterns]
+            taken = {
+                name: True for name in instance
+                if any(regex.search(name) for regex in regexes)
+            }
+            schema = {key: value for key, value in schema.items() if key != "patternProperties"}
+            schema["properties"] = {**taken, **schema.get("properties", {})}
+        return original(validator, additional, instance, schema)
+
+    return keyword
+
+
+def _counted(keyword, budget):
+    """A keyword function that spends one step of ``budget`` (a one-item list) per call.
+
+    :raises TooCostly: the budget is spent.
+    """
+
+    def counted(validator, value, instance, schema):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise TooCostly()
+        return keyword(validator, value, instance, schema)
+
+    return counted
+
+
+def _bounded_class(cls):
+    """``cls`` with RE2 regular expressions and a step budget (its ``budget`` attribute)."""
+    keywords = dict(cls.VALIDATORS)
+    for name, replacement in (("pattern", _pattern),
+                              ("patternProperties", _pattern_properties)):
+        if name in keywords:
+            keywords[name] = replacement
+    if "additionalProperties" in keywords:
+        keywords["additionalProperties"] = _additional_properties(
+            keywords["additionalProperties"]
+        )
+    budget = [MAX_STEPS]
+    bounded = extend(cls, {name: _counted(fn, budget) for name, fn in keywords.items()})
+    bounded.budget = budget
+    return bounded
+
+
 def build_validator(text):
     """Compile a schema given as JSON text.
 
@@ -80,9 +190,35 @@ def build_validator(text):
         raise BadRequest(
             f"{SCHEMA_KEY} may only use local references (#...), not {_short(repr(remote))}."
         )
-    validator = cls(schema, registry=referencing.Registry())
+    for pattern in _patterns(schema):
+        try:
+            linear_regex(pattern)
+        except re2.error as exc:
+            raise BadRequest(
+                f"{SCHEMA_KEY} has a pattern that cannot run in linear time (RE2: "
+                f"{_short(exc.args[0].decode('utf-8', 'replace') if exc.args else '')}): "
+                f"{_short(repr(pattern))}."
+            ) from None
+    if b'"unevaluatedProperties"' in text and b'"patternProperties"' in text:
+        raise BadRequest(
+            f"{SCHEMA_KEY} may not use unevaluatedProperties with patternProperties."
+        )
+    validator = _bounded_class(cls)(schema, registry=referencing.Registry())
     _probe(validator)
     return validator
+
+
+def check(validator, instance):
+    """The most relevant error of ``instance`` against a validator of
+    :func:`build_validator`, or ``None`` when it matches.
+
+    :raises TooCostly: checking it takes more than :data:`MAX_STEPS` steps.
+    :raises RecursionError: it nests too deeply for the schema.
+    :raises referencing.exceptions.Unresolvable: a reference of the schema points nowhere.
+    """
+    budget = type(validator).budget
+    budget[0] = MAX_STEPS
+    return best_match(validator.iter_errors(instance))
 
 
 def _probe(validator):
@@ -92,7 +228,9 @@ def _probe(validator):
     :raises BadRequest: the schema cannot be evaluated.
     """
     try:
-        best_match(validator.iter_errors(None))
+        check(validator, None)
+    except TooCostly:
+        raise BadRequest(f"{SCHEMA_KEY} is too costly to evaluate.") from None
     except referencing.exceptions.Unresolvable as exc:
         raise BadRequest(
             f"{SCHEMA_KEY} has a reference that cannot be resolved: {_short(str(exc))}"
@@ -132,7 +270,12 @@ class JsonSchemaFilter(MessageFilter):
             raise BadRequest(f"The queue's schema cannot be used: {exc.description}") from None
         for index, message in enumerate(messages):
             try:
-                error = best_match(validator.iter_errors(message["body"]))
+                error = check(validator, message["body"])
+            except TooCostly:
+                raise rejected(
+                    index, f"is too costly to check against the queue's schema (more than "
+                    f"{MAX_STEPS} steps)."
+                ) from None
             except referencing.exceptions.Unresolvable as exc:
                 raise BadRequest(
                     "The queue's schema cannot be used: a reference cannot be resolved: "

@@ -4,17 +4,26 @@
 --
 -- Invariants kept by every script:
 --  * every message id is in K_IDS (by rank), K_EXP (by expiry), K_MSGS and K_BODIES;
---  * a message is in K_FREE unless a claim record in K_CLAIMS holds it (record CID = claim);
+--  * a message posted with a delay is in K_DELAY (by the time it becomes available) until
+--    sweep() promotes it, at most PROMOTE a call, once that time has come; any other message
+--    is in K_FREE (by rank) unless a claim record in K_CLAIMS holds it (record CID = claim),
+--    so K_FREE holds only messages that may be claimed, and a claim reads no other;
 --  * a message held by a live claim outlives the claim (the grace rule), so expired messages
---    are never held by a live claim, and ZCARD(ids) - ZCARD(free) counts the held ones once
---    expired claims are reaped.
+--    are never held by a live claim, and ZCARD(ids) - ZCARD(free) - ZCARD(delay) counts the
+--    held ones once expired claims are reaped (REAP a call).
 
 local K_QUEUE, K_IDS, K_FREE, K_EXP = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_MSGS, K_BODIES, K_CLAIMS, K_CEXP = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_DELAY = KEYS[9]
 local NOW = tonumber(ARGV[1])
 
+-- Every script costs O(log n + k) for a page of k, whatever the queue holds: each bound below
+-- caps the work of one call, and what is left is done by the next calls.
 local BATCH = 128     -- ids read per step of a scan, at most (steps start at the limit)
 local SWEEP = 100     -- expired messages dropped per call, at most
+local PROMOTE = 100   -- delayed messages made claimable per call, at most
+local REAP = 20       -- expired claims released per call, at most
+local SCAN = 200      -- messages a scan looks at beyond the page's size, at most
 local CHUNK = 500     -- arguments per multi-key command
 local GC_MARGIN = 86400000  -- ms kept past the last expiry before Redis may drop the data keys
 
@@ -59,14 +68,26 @@ local function drop(ids)
   end
   chunked('ZREM', K_IDS, ids)
   chunked('ZREM', K_FREE, ids)
+  chunked('ZREM', K_DELAY, ids)
   chunked('ZREM', K_EXP, ids)
   chunked('HDEL', K_MSGS, ids)
   chunked('HDEL', K_BODIES, ids)
 end
 
--- Drop a bounded batch of expired messages.
+-- Drop a bounded batch of expired messages, and make a bounded batch of delayed messages
+-- whose time has come claimable.
 local function sweep()
   drop(redis.call('ZRANGEBYSCORE', K_EXP, '-inf', int(NOW), 'LIMIT', 0, SWEEP))
+  local due = redis.call('ZRANGEBYSCORE', K_DELAY, '-inf', int(NOW), 'LIMIT', 0, PROMOTE)
+  if #due > 0 then
+    for _, id in ipairs(due) do
+      local rank = redis.call('ZSCORE', K_IDS, id)
+      if rank then
+        redis.call('ZADD', K_FREE, rank, id)
+      end
+    end
+    chunked('ZREM', K_DELAY, due)
+  end
 end
 
 -- Garbage collection only: let Redis drop the message and claim keys of a forgotten queue a
@@ -75,12 +96,14 @@ end
 -- ids, so they appear, vanish and get their TTL together; K_FREE, K_CLAIMS and K_CEXP may be
 -- recreated on their own.
 
--- Give K_FREE the TTL of K_IDS if it has none (it was just recreated).
+-- Give K_FREE and K_DELAY the TTL of K_IDS if they have none (just recreated).
 local function free_follows_ids()
-  if redis.call('PTTL', K_FREE) == -1 then
-    local ttl = redis.call('PTTL', K_IDS)
-    if ttl > 0 then
-      redis.call('PEXPIRE', K_FREE, ttl)
+  for _, key in ipairs({K_FREE, K_DELAY}) do
+    if redis.call('PTTL', key) == -1 then
+      local ttl = redis.call('PTTL', K_IDS)
+      if ttl > 0 then
+        redis.call('PEXPIRE', key, ttl)
+      end
     end
   end
 end
@@ -92,7 +115,7 @@ local function keep_messages_until(horizon)
   local ttl = redis.call('PTTL', K_IDS)
   if ttl == -1 or ttl < need then
     local target = int(need + GC_MARGIN / 4)
-    for _, key in ipairs({K_IDS, K_FREE, K_EXP, K_MSGS, K_BODIES}) do
+    for _, key in ipairs({K_IDS, K_FREE, K_DELAY, K_EXP, K_MSGS, K_BODIES}) do
       redis.call('PEXPIRE', key, target)
     end
   else
@@ -114,7 +137,7 @@ local function keep_until_horizon()
     return
   end
   local ttl = int(math.max(horizon - NOW, 0) + GC_MARGIN)
-  for _, key in ipairs({K_IDS, K_FREE, K_EXP, K_MSGS, K_BODIES, K_CLAIMS, K_CEXP}) do
+  for _, key in ipairs({K_IDS, K_FREE, K_DELAY, K_EXP, K_MSGS, K_BODIES, K_CLAIMS, K_CEXP}) do
     redis.call('PEXPIRE', key, ttl)
   end
 end
@@ -164,21 +187,32 @@ local function release(cid)
   redis.call('ZREM', K_CEXP, cid)
 end
 
--- Release every expired claim (each is reaped once, so the work is amortised).
+-- Release up to REAP expired claims, oldest first (their messages are not claimable until
+-- then; held() already treats them as free).
 local function reap()
-  for _, cid in ipairs(redis.call('ZRANGEBYSCORE', K_CEXP, '-inf', int(NOW))) do
+  for _, cid in ipairs(redis.call('ZRANGEBYSCORE', K_CEXP, '-inf', int(NOW), 'LIMIT', 0, REAP)) do
     release(cid)
   end
 end
 
 -- Up to `limit` messages of the rank-scored zset `source`, in rank order after `start` (a
--- ZRANGEBYSCORE bound), whose records pass `accept(record)`: list of {id, record}.  Expired
--- and vanished messages met on the way are dropped.  Batches grow from `limit` to BATCH.
-local function scan(source, start, limit, accept)
+-- ZRANGEBYSCORE bound), whose records pass `accept(record)`: list of {id, record}, and,
+-- when the scan stopped at its bound (limit + SCAN messages looked at) rather than at the
+-- end, where the next page starts: after the last live message looked at, else (all were
+-- expired, and are now dropped) at `marker` again; nil otherwise.  Expired and vanished
+-- messages met on the way are dropped.  Batches grow from `limit`.
+local function scan(source, start, limit, accept, marker)
   local items = {}
   local size = limit
+  local left = limit + SCAN
+  local last = nil
   while #items < limit do
-    local batch = redis.call('ZRANGEBYSCORE', source, start, '+inf', 'WITHSCORES', 'LIMIT', 0, size)
+    if left <= 0 then
+      return items, last or marker or ''
+    end
+    local asked = math.min(size, left)
+    local batch = redis.call('ZRANGEBYSCORE', source, start, '+inf', 'WITHSCORES', 'LIMIT', 0,
+                             asked)
     if #batch == 0 then
       break
     end
@@ -190,6 +224,7 @@ local function scan(source, start, limit, accept)
     local raws = hmget(K_MSGS, ids)
     local dead = {}
     for i, id in ipairs(ids) do
+      left = left - 1
       local raw = raws[i]
       if not raw then
         dead[#dead + 1] = id
@@ -197,29 +232,32 @@ local function scan(source, start, limit, accept)
         local r = cmsgpack.unpack(raw)
         if expired(r) then
           dead[#dead + 1] = id
-        elseif accept(r) then
-          items[#items + 1] = {id, r}
-          if #items >= limit then
-            break
+        else
+          last = id
+          if accept(r) then
+            items[#items + 1] = {id, r}
+            if #items >= limit then
+              break
+            end
           end
         end
       end
     end
     drop(dead)
-    if #ids < size then
+    if #ids < asked then
       break
     end
     size = math.min(size * 2, BATCH)
   end
-  return items
+  return items, nil
 end
 
 -- Up to `limit` of the oldest claimable messages (free, unexpired, undelayed): list of
--- {id, record}.  Call reap() first.
+-- {id, record}.  Call sweep() and reap() first.
 local function take(limit)
-  return scan(K_FREE, '-inf', limit, function(r)
+  return (scan(K_FREE, '-inf', limit, function(r)
     return r[AVAIL] <= NOW and not held(r)
-  end)
+  end))
 end
 
 -- Claim the records of `items` for `cid` until `expires`, applying the grace rule; the

@@ -9,7 +9,9 @@ Per queue (``T`` the tag):
 ==================  ====  =====================================================================
 ``zq:T:q``          hash  ``m`` metadata (JSON), ``c`` created (ms), ``r`` last message rank
 ``zq:T:ids``        zset  every message id, scored by rank (enqueue order)
-``zq:T:free``       zset  the ids not held by a claim, scored by rank
+``zq:T:free``       zset  the ids that may be claimed (not held, not delayed), scored by rank
+``zq:T:delay``      zset  the ids posted with a delay, scored by the time they become available
+                          (ms), until a script moves them to ``free``
 ``zq:T:exp``        zset  every message id, scored by its expiry time (ms)
 ``zq:T:msgs``       hash  message id -> msgpack record (see ``common.lua``)
 ``zq:T:bodies``     hash  message id -> body as JSON bytes
@@ -43,7 +45,7 @@ place (the project is then over its quota by that queue).
 
 from functools import lru_cache
 
-QUEUE_KEY_SUFFIXES = ("q", "ids", "free", "exp", "msgs", "bodies", "claims", "cexp")
+QUEUE_KEY_SUFFIXES = ("q", "ids", "free", "exp", "msgs", "bodies", "claims", "cexp", "delay")
 SUBSCRIPTION_KEY_SUFFIXES = ("q", "subs", "subids", "suburis")
 
 

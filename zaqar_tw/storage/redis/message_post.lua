@@ -31,7 +31,11 @@ for i = 0, n - 1 do
   local record = {rank, NOW, ttl, expires, NOW + delay * 1000, client, '', 0, 0,
                   checksum ~= '' and string.sub(checksum, 2) or false}
   redis.call('ZADD', K_IDS, int(rank), id)
-  redis.call('ZADD', K_FREE, int(rank), id)
+  if delay > 0 then
+    redis.call('ZADD', K_DELAY, int(NOW + delay * 1000), id)
+  else
+    redis.call('ZADD', K_FREE, int(rank), id)
+  end
   redis.call('ZADD', K_EXP, int(expires), id)
   redis.call('HSET', K_MSGS, id, cmsgpack.pack(record))
   redis.call('HSET', K_BODIES, id, ARGV[at + 4])

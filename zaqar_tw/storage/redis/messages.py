@@ -6,6 +6,7 @@ from zope.interface import implementer
 
 from zaqar_tw import errors
 from zaqar_tw.interfaces import IMessageStore
+from zaqar_tw.storage.page import Page
 from zaqar_tw.storage.redis.connection import both
 from zaqar_tw.storage.redis.keys import queue_index_key
 from zaqar_tw.storage.redis.runner import deferred
@@ -74,7 +75,7 @@ class RedisMessageStore:
             _flag(echo or client_id is None), client_id or "",
             _flag(include_claimed), _flag(include_delayed),
         )
-        return d.addCallback(orjson.loads)
+        return d.addCallback(_page)
 
     def get(self, project, queue, message_id):
         d = self._runner.run("message_get", project, queue, message_id)
@@ -118,6 +119,12 @@ def _posted(reply, ids, max_messages):
     if reply == -2:
         raise errors.QuotaExceeded("messages", max_messages)
     return ids, reply > 0
+
+
+def _page(raw):
+    """The :class:`~zaqar_tw.storage.page.Page` of a ``message_list`` reply."""
+    reply = orjson.loads(raw)
+    return Page(reply["messages"], reply["cursor"])
 
 
 def _flag(value):

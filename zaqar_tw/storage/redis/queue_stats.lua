@@ -4,10 +4,13 @@ sweep()
 reap()
 local total = redis.call('ZCARD', K_EXP) - redis.call('ZCOUNT', K_EXP, '-inf', int(NOW))
 local claimed = redis.call('ZCARD', K_IDS) - redis.call('ZCARD', K_FREE)
+  - redis.call('ZCARD', K_DELAY)
 
--- The first unexpired message from the head (or the tail), dropping expired ones on the way.
+-- The first unexpired message from the head (or the tail), dropping expired ones on the way;
+-- null when none is found among the first BATCH + SCAN (the rest are dropped by later calls).
 local function edge(command)
-  while true do
+  local left = BATCH + SCAN
+  while left > 0 do
     local ids = redis.call(command, K_IDS, 0, BATCH - 1)
     if #ids == 0 then
       return 'null'
@@ -26,7 +29,9 @@ local function edge(command)
       dead[#dead + 1] = id
     end
     drop(dead)
+    left = left - #ids
   end
+  return 'null'
 end
 
 local oldest = edge('ZRANGE')

@@ -5,7 +5,7 @@ Order of the checks (spec section 0.1), each answered with the domain error fami
 1. ``OPTIONS`` on any path: 200, empty, nothing else checked (with the grants of a CORS
    preflight when ``[cors]`` allows it; see :mod:`zaqar_tw.transport.rest.cors`).
 2. Routing: an unknown path (``/v2`` without its slash included) is a 404 before any header
-   is read.
+   is read; a path or ``Host`` that is not UTF-8 is a 400.
 3. A request carrying ``URL-Signature`` is identified now, by its pre-signed URL alone (404
    unless the URL grants it), and step 6 is skipped.
 4. ``Content-Type: application/x-www-form-urlencoded`` with a ``Content-Length``: 400.
@@ -27,7 +27,7 @@ from klein import Klein
 from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Site
+from twisted.web.server import NOT_DONE_YET
 from werkzeug.exceptions import HTTPException
 
 from zaqar_tw import errors
@@ -36,9 +36,11 @@ from zaqar_tw.transport.rest.bounded import BoundedRequest, bounded_request_fact
 from zaqar_tw.transport.rest.claims import ClaimsResource
 from zaqar_tw.transport.rest.cors import Cors
 from zaqar_tw.transport.rest.errors import accepts_json, not_acceptable, render_error
+from zaqar_tw.transport.rest.guarded import GuardedSite
 from zaqar_tw.transport.rest.health import HealthResource
 from zaqar_tw.transport.rest.home import HomeResource
 from zaqar_tw.transport.rest.messages import MessagesResource
+from zaqar_tw.transport.rest.openapi import OpenApiResource
 from zaqar_tw.transport.rest.queues import QueuesResource
 from zaqar_tw.transport.rest.responses import empty_response
 from zaqar_tw.transport.rest.subscriptions import SubscriptionsResource
@@ -82,6 +84,7 @@ class RestApi:
         self._clock = core.clock
         self._authenticator = authenticator
         home = HomeResource(config)
+        openapi = OpenApiResource(config)
         health = HealthResource(core)
         queues = QueuesResource(core)
         messages = MessagesResource(core)
@@ -90,6 +93,7 @@ class RestApi:
         self._routes = {
             "versions": Route({"GET": home.versions}, authenticated=False),
             "home": Route({"GET": home.home}),
+            "openapi": Route({"GET": openapi.get}, authenticated=False),
             "ping": Route({"GET": health.ping, "HEAD": health.ping_head}),
             "queues": Route({"GET": queues.list}),
             "queue": Route(
@@ -129,9 +133,11 @@ class RestApi:
         )
 
     def site(self):
-        """A :class:`twisted.web.server.Site` serving the API (no tracebacks to clients)."""
-        site = Site(
+        """A :class:`~zaqar_tw.transport.rest.guarded.GuardedSite` serving the API (no
+        tracebacks to clients)."""
+        site = GuardedSite(
             self.resource(),
+            self._config.wsgi,
             reactor=self._clock,
             timeout=self._config.wsgi.idle_timeout or None,
             parsePOSTFormSubmission=False,
@@ -234,6 +240,10 @@ class RestApi:
     @app.route("/v2/", endpoint="home")
     def _home(self, request):
         return self._serve(request, "home")
+
+    @app.route("/v2/openapi.json", endpoint="openapi")
+    def _openapi(self, request):
+        return self._serve(request, "openapi")
 
     @app.route("/v2/ping", endpoint="ping")
     def _ping(self, request):
@@ -410,4 +420,20 @@ class _RequestIdResource(Resource):
             hot = _hot_route(request.path)
             if hot is not None:
                 return self._serve_hot(request, *hot)
+        if not _readable_url(request):
+            return render_error(request, errors.BadRequest(
+                "The request's path and Host header must be UTF-8 (percent-escaped or not).",
+                title="Invalid request URL"))
         return self._inner.render(request)
+
+
+def _readable_url(request):
+    """Whether the path (once unescaped) and the Host header decode as UTF-8, as Klein
+    needs to route a request (it would answer a plain-text 400 and log a traceback)."""
+    try:
+        for segment in request.postpath:
+            segment.decode("utf-8")
+        request.getRequestHostname().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

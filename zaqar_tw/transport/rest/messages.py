@@ -6,6 +6,21 @@ from zaqar_tw.transport.rest.query import Query, next_links
 from zaqar_tw.transport.rest.responses import empty_response, json_response, read_body
 
 
+# The longest Location a post answers with: common clients refuse a header line past 8 KiB
+# (Python's http.client and aiohttp among them), some proxies past 4 KiB.
+MAX_LOCATION = 4096
+
+
+def posted_location(queue, ids):
+    """The ``Location`` of a post: ``/v2/queues/Q/messages?ids=<id>,...`` (what Zaqar's
+    clients and tests expect), or the collection ``/v2/queues/Q/messages`` when the ids
+    would make it longer than :data:`MAX_LOCATION` (about 110 ids); the body's
+    ``resources`` always lists every new message."""
+    collection = f"/v2/queues/{queue}/messages"
+    location = f"{collection}?ids={','.join(ids)}"
+    return location if len(location) <= MAX_LOCATION else collection
+
+
 class MessagesResource:
     """Messages: post, list, bulk get, get, delete, bulk delete, pop."""
 
@@ -20,7 +35,7 @@ class MessagesResource:
             request,
             {"resources": [message_href(queue, message_id) for message_id in ids]},
             status=201,
-            headers={b"location": f"/v2/queues/{queue}/messages?ids={','.join(ids)}"},
+            headers={b"location": posted_location(queue, ids)},
         )
 
     async def list(self, request, ctx, queue):
@@ -42,7 +57,7 @@ class MessagesResource:
             include_delayed=query.get("include_delayed"),
         )
         items = [message_view(queue, message) for message in page]
-        links = next_links(query, f"/v2/queues/{queue}/messages", items, "id")
+        links = next_links(query, f"/v2/queues/{queue}/messages", items, "id", page.cursor)
         return json_response(request, {"messages": items, "links": links})
 
     async def delete_many(self, request, ctx, queue):

@@ -54,12 +54,16 @@ class Query:
         return f"{path}?{urlencode(pairs)}"
 
 
-def next_links(query, path, items, key):
+def next_links(query, path, items, key, cursor=None):
     """The ``links`` of a page: one ``next`` link after the page's last item, or ``[]``
     when the page is empty.
 
     :param key: the item field the marker is read from (``name`` or ``id``).
+    :param cursor: where the next page starts when the store ended this one early (then
+        there is a next link even after an empty page).
     """
+    if cursor is not None:
+        return [{"rel": "next", "href": query.next_href(path, cursor)}]
     if not items:
         return []
     return [{"rel": "next", "href": query.next_href(path, items[-1][key])}]

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from zaqar_tw.core.validation import check_queue_name
 from zaqar_tw.errors import (
     BadRequest,
+    ClaimDoesNotExist,
+    ClaimNotValid,
+    MessageIsClaimed,
+    MessageNotClaimed,
     NotFound,
     SubscriptionAlreadyExists,
     SubscriptionDoesNotExist,
@@ -214,6 +218,12 @@ def stats_message_view(message):
     return dict(stats_view(message, checksum=False), id=message["id"])
 
 
+def _missing_claim(missing, claim_id):
+    """The reply to a claim action on a claim that does not exist (spec 2.2)."""
+    return missing.status, {"exception": missing.description,
+                            "error": f"Claim {claim_id} does not exist."}
+
+
 def _only(body, *names):
     """The named fields present in the body, as a document for the core."""
     return {name: body[name] for name in names if name in body}
@@ -352,10 +362,15 @@ class Actions:
         return 201, {"message_ids": ids}
 
     async def message_delete(self, ctx, body):
-        """204."""
-        await self._core.messages.delete(
-            ctx, body["queue_name"], body["message_id"], claim_id=body.get("claim_id")
-        )
+        """204; a claim that does not allow the delete is told in ``error`` too, 400 or 403
+        alike."""
+        try:
+            await self._core.messages.delete(
+                ctx, body["queue_name"], body["message_id"], claim_id=body.get("claim_id")
+            )
+        except (ClaimNotValid, MessageNotClaimed, MessageIsClaimed) as refused:
+            return refused.status, {"exception": refused.description,
+                                    "error": refused.description}
         return 204, {}
 
     async def message_delete_many(self, ctx, body):
@@ -388,8 +403,12 @@ class Actions:
         }
 
     async def claim_get(self, ctx, body):
-        """``{"age", "ttl", "messages"}``."""
-        claim = await self._core.claims.get(ctx, body["queue_name"], body["claim_id"])
+        """``{"age", "ttl", "messages"}``; 404 "Claim C does not exist." when it does not
+        (or no longer) exist."""
+        try:
+            claim = await self._core.claims.get(ctx, body["queue_name"], body["claim_id"])
+        except ClaimDoesNotExist as missing:
+            return _missing_claim(missing, body["claim_id"])
         return 200, {
             "age": claim["age"],
             "ttl": claim["ttl"],
@@ -399,9 +418,12 @@ class Actions:
     async def claim_update(self, ctx, body):
         """Renew with ``ttl`` and ``grace``; 204."""
         claim_id = body["claim_id"]
-        await self._core.claims.update(
-            ctx, body["queue_name"], claim_id, _only(body, "ttl", "grace")
-        )
+        try:
+            await self._core.claims.update(
+                ctx, body["queue_name"], claim_id, _only(body, "ttl", "grace")
+            )
+        except ClaimDoesNotExist as missing:
+            return _missing_claim(missing, claim_id)
         return 204, f"Claim {claim_id} updated."
 
     async def claim_delete(self, ctx, body):

@@ -3,7 +3,8 @@
 1. decode (JSON in text messages, MessagePack in binary ones): 400 "Can't decode ...";
 2. the request must be an object: 400 "Unexpected body type. ...";
 3. the action must be known: 400 "<action> is not a valid action";
-4. the request must match the action's schema: 400 "Schema validation failed.";
+4. the request must match the action's schema: 400 "Schema validation failed." (what failed
+   in the body's ``exception``);
 5. the authenticator turns the headers into a RequestContext, as for a REST request (a
    connection that authenticated stays bound to its identity: 403 otherwise; while the
    authenticator wants a token, a connection without one gets 403 "Not authentified.", and
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from zaqar_tw.errors import Forbidden, InvalidSignature, Unauthorized
+from zaqar_tw.errors import Forbidden, InvalidSignature, MalformedClientId, Unauthorized
 from zaqar_tw.transport.websocket import envelope
 from zaqar_tw.transport.websocket.actions import ACTIONS, Actions, SchemaError, not_available
 
@@ -78,7 +79,7 @@ class WebSocketApi:
             headers, body = action.check(document)
         except SchemaError as exc:
             self._log.debug("{action}: schema validation failed: {why}", action=name, why=exc)
-            return envelope.framing_error(envelope.SCHEMA_FAILED, request)
+            return envelope.framing_error(envelope.SCHEMA_FAILED, request, str(exc))
         try:
             if not action.available:
                 raise not_available(name)
@@ -92,6 +93,8 @@ class WebSocketApi:
                 self._log.failure("Unexpected error answering {action}", action=name)
             elif name == "authenticate" and status in (401, 403):
                 result = {"exception": result["exception"], "error": "Authentication failed."}
+            elif isinstance(exc, MalformedClientId) and name in UUID_CHECKED:
+                result = {"exception": BADLY_FORMED_UUID, "error": None}
         return envelope.reply(request, status, result)
 
     def too_large(self, limit):
@@ -152,6 +155,10 @@ class NotAuthentified(Forbidden):
     def __init__(self):
         super().__init__("Not authentified.")
 
+
+# The actions whose malformed Client-ID is told in Python's words (spec 2.1).
+UUID_CHECKED = frozenset(("message_list", "message_post"))
+BADLY_FORMED_UUID = "badly formed hexadecimal UUID string"
 
 # The headers of a pre-signed URL (spec 3.12), lowercase.
 SIGNED_HEADERS = ("url-signature", "url-expires", "url-methods", "url-paths")

@@ -16,6 +16,7 @@ import json
 import msgpack
 import orjson
 
+from zaqar_tw.core import values
 from zaqar_tw.errors import TooManyRequests, ZaqarError
 
 API = "v2"
@@ -24,8 +25,8 @@ UNEXPECTED = "Unexpected error."
 NOT_AN_OBJECT = "Unexpected body type. Expected dict or dict like."
 SCHEMA_FAILED = "Schema validation failed."
 
-_JSON_SAFE = (str, int, float, bool, type(None))
-_INT_RANGE = (-(2**63), 2**64 - 1)
+# The levels a request may have: a REST body's, plus the envelope's own.
+ENVELOPE_DEPTH = values.MAX_DEPTH + 1
 
 
 class FrameError(Exception):
@@ -33,59 +34,41 @@ class FrameError(Exception):
 
 
 def decode(payload, binary):
-    """Decode one request.
+    """Decode one request, under the rules of :mod:`zaqar_tw.core.values` (the envelope
+    may nest one level more than a REST body, so that the values it carries nest as deep as
+    over REST).
 
     :param payload: the message bytes.
     :param binary: whether it came in a binary message (MessagePack) or a text one (JSON).
     :returns: the decoded value (any JSON type).
-    :raises FrameError: the payload does not decode, or (MessagePack) holds a value JSON
-        cannot hold.
+    :raises FrameError: the payload does not decode, or holds a value that breaks a rule.
     """
     if binary:
         try:
             document = msgpack.unpackb(payload, raw=False)
-            _check_json_types(document)
+            values.check_decoded(document, ENVELOPE_DEPTH)
             return document
         except Exception as exc:  # msgpack raises many unrelated types
             raise FrameError(
                 f"Can't decode binary (MessagePack) request. {_describe(exc)}"
             ) from None
     try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
+        return values.decode_json(payload, ENVELOPE_DEPTH)
+    except values.ValueRefused as exc:
+        raise FrameError(f"Can't decode text (JSON) request. {_describe(exc)}") from None
+    except ValueError as exc:
         refused = exc
     # Only bad requests get here: the standard decoder gives the error its usual wording.
     try:
         json.loads(payload)
     except (ValueError, RecursionError) as exc:
         raise FrameError(f"Can't decode text (JSON) request. {_describe(exc)}") from None
-    # What json accepts and orjson refuses (NaN, integers past 64 bits, lone surrogates)
-    # could not be stored or answered either.
+    # What json accepts and orjson refuses (NaN, lone surrogates) is not JSON either.
     raise FrameError(f"Can't decode text (JSON) request. JSONDecodeError: {refused}")
 
 
 def _describe(exc):
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _check_json_types(document):
-    """:raises TypeError: the document holds something JSON cannot (bytes, extension types,
-    non-string keys, integers out of the 64-bit range)."""
-    stack = [document]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    raise TypeError(f"object keys must be strings, not {type(key).__name__}")
-                stack.append(item)
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
-                raise TypeError("integer out of the 64-bit range")
-        elif not isinstance(value, _JSON_SAFE):
-            raise TypeError(f"{type(value).__name__} values are not supported")
 
 
 def _splice(value):
@@ -142,9 +125,16 @@ def reply(request, status, body):
     return {"request": request, "body": body, "headers": {"status": status}}
 
 
-def framing_error(text, request=None):
-    """A 400 reply to a request that could not be read or understood."""
-    return reply(request or echo(), 400, {"error": text})
+def framing_error(text, request=None, detail=None):
+    """A 400 reply to a request that could not be read or understood.
+
+    :param detail: what exactly is wrong, as the body's ``exception`` (so that ``error``
+        keeps the text clients match, such as :data:`SCHEMA_FAILED`), or ``None``.
+    """
+    body = {"error": text}
+    if detail is not None:
+        body["exception"] = detail
+    return reply(request or echo(), 400, body)
 
 
 def error_body(error):
