@@ -24,9 +24,9 @@ ZAQAR_RUN = os.path.join(ZAQAR_VENV, "run")
 INSTALLED_MARK = os.path.join(ZAQAR_VENV, f".installed-zaqar-{ZAQAR_VERSION}")
 
 ZAQAR_CONF = """\
-# Written by bench/compare: OpenStack Zaqar {version} on Redis, no authentication.
+# Written by bench/compare: OpenStack Zaqar {version} on Redis.
 [DEFAULT]
-auth_strategy =
+auth_strategy = {auth_strategy}
 pooling = false
 unreliable = true
 
@@ -45,6 +45,9 @@ uri = redis://{host}:{port}?dbid={db}
 bind = 127.0.0.1
 port = {ws_port}
 """
+# With --auth keystone: keystonemiddleware's options, its token cache in the process (no
+# memcached), as zaqar-tw validates with its own in-process cache.
+KEYSTONE_AUTHTOKEN = "\n[keystone_authtoken]\n{options}\n"
 
 
 def base_python():
@@ -75,7 +78,10 @@ class Zaqar(zb.Server):
 
     name = "zaqar"
 
-    def __init__(self, redis, db, cpus, log_path, websocket=False):
+    def __init__(self, redis, db, cpus, log_path, websocket=False, keystone=None):
+        """:param keystone: a started ``tests.keystone_server.KeystoneServer`` whose tokens
+            Zaqar validates through keystonemiddleware (:attr:`token` is then a token of a
+            fresh project of it), or ``None`` for no authentication."""
         super().__init__(cpus, log_path)
         self.port = zb.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -86,11 +92,19 @@ class Zaqar(zb.Server):
         self.home = os.path.join(ZAQAR_RUN, f"home-{kind}")
         os.makedirs(os.path.join(self.home, ".zaqar"), exist_ok=True)
         self.conf = os.path.join(self.home, ".zaqar", "zaqar.conf")
+        text = ZAQAR_CONF.format(
+            version=ZAQAR_VERSION, transport="websocket" if websocket else "wsgi",
+            host=redis.host, port=redis.port, db=db, ws_port=self.ws_port,
+            auth_strategy="keystone" if keystone is not None else "",
+        )
+        if keystone is not None:
+            options = keystone.authtoken_options()
+            text += KEYSTONE_AUTHTOKEN.format(
+                options="\n".join(f"{key} = {value}" for key, value in options.items())
+            )
+            self.token = keystone.project_token("alice", keystone.new_project("alice"))
         with open(self.conf, "w", encoding="utf-8") as handle:
-            handle.write(ZAQAR_CONF.format(
-                version=ZAQAR_VERSION, transport="websocket" if websocket else "wsgi",
-                host=redis.host, port=redis.port, db=db, ws_port=self.ws_port,
-            ))
+            handle.write(text)
 
     def argv(self):
         bin_dir = os.path.join(ZAQAR_VENV, "bin")
@@ -151,6 +165,11 @@ def parse_args(argv=None):
                         help="host:port of a running Redis (default: a private one)")
     parser.add_argument("--no-half", action="store_true",
                         help="skip the latency runs at half zaqar-tw's peak")
+    parser.add_argument("--auth", choices=("noauth", "keystone"), default="noauth",
+                        help="keystone: run a Keystone (tests/keystone_server.py) and have "
+                             "both servers validate a token sent with each request, zaqar-tw "
+                             "with its own Keystone client, Zaqar with keystonemiddleware "
+                             "(REST workloads only)")
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     return parser.parse_args(argv)
 
@@ -173,7 +192,8 @@ def table(rows, machine, pinning, args):
     lines = [
         f"zaqar-tw vs OpenStack Zaqar {ZAQAR_VERSION} (gunicorn, 1 worker, 4 threads), "
         f"medians of {args.rounds} rounds of {args.duration} s, {args.connections} "
-        f"connections",
+        f"connections" + (", both validating Keystone tokens" if args.auth == "keystone"
+                          else ""),
         "",
         f"machine: {machine}",
         f"pinning: {pinning}",
@@ -218,6 +238,8 @@ def main(argv=None):
     for name in workloads:
         if name in zb.WS_WORKLOADS + (zb.IDLE_WORKLOAD,) and not ws_workloads_available():
             raise SystemExit(f"{name} needs bench/ws_load.py, which is not there yet")
+    if args.auth == "keystone" and any(name not in zb.REST_WORKLOADS for name in workloads):
+        raise SystemExit("--auth keystone: REST workloads only")
     wants_idle = zb.IDLE_WORKLOAD in workloads
     workloads = [name for name in workloads if name != zb.IDLE_WORKLOAD]
     wants_ws = wants_idle or any(name in zb.WS_WORKLOADS for name in workloads)
@@ -230,16 +252,24 @@ def main(argv=None):
     zb.say(f"machine: {machine}")
     os.makedirs(ZAQAR_RUN, exist_ok=True)
     logdir = zb.tempfile.mkdtemp(prefix="zaqar-compare-")
+    keystone = zb.start_keystone() if args.auth == "keystone" else None
     redis = zb.redis_target(args.redis, load_cpus)
     servers = []
     try:
         redis.claim(13)
         redis.claim(14)
         ours = zb.ZaqarTw(redis, 13, server_cpus, os.path.join(logdir, "zaqar-tw.log"),
-                          websocket=wants_ws).start()
+                          websocket=wants_ws, keystone=keystone).start()
         servers.append(ours)
-        theirs = Zaqar(redis, 14, server_cpus, os.path.join(logdir, "zaqar.log")).start()
+        theirs = Zaqar(redis, 14, server_cpus, os.path.join(logdir, "zaqar.log"),
+                       keystone=keystone).start()
         servers.append(theirs)
+        if keystone is not None:
+            for server in (ours, theirs):
+                status, _ = zb.request(server.url, "GET", "/v2/queues", project="bench-check")
+                if status != 401:
+                    raise SystemExit(f"{server.name} answered {status} to a request without "
+                                     f"a token: it does not validate tokens")
         theirs_ws = None
         if wants_ws:
             theirs_ws = Zaqar(redis, 14, server_cpus, os.path.join(logdir, "zaqar-ws.log"),
@@ -256,9 +286,9 @@ def main(argv=None):
         zb.say(f"pinning: {pinning}")
         benches = {
             "zaqar-tw": zb.RestBench(ours.url, load_cpus, args.duration, args.connections,
-                                     cpu=ours.cpu_seconds),
+                                     cpu=ours.cpu_seconds, token=ours.token),
             "Zaqar": zb.RestBench(theirs.url, load_cpus, args.duration, args.connections,
-                                  cpu=theirs.cpu_seconds),
+                                  cpu=theirs.cpu_seconds, token=theirs.token),
         }
         benches["Zaqar"].claim_rate_hint = 3000
         ws_servers = {"zaqar-tw": ours, "Zaqar": theirs_ws}
@@ -334,6 +364,8 @@ def main(argv=None):
         for server in reversed(servers):
             server.stop()
         redis.close()
+        if keystone is not None:
+            keystone.remove()
 
 
 if __name__ == "__main__":
