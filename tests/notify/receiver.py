@@ -45,6 +45,7 @@ class Receiver(Resource):
 
     :ivar requests: the :class:`Received` requests, in arrival order.
     :ivar status: the status code answered.
+    :ivar answer_headers: headers (a dict of text) sent with each answer.
     :ivar hold: when true, requests are left unanswered (see :meth:`release`).
     :ivar trickle: when true, the answer's headers and a first piece of its body are sent,
         and the rest never is.
@@ -57,6 +58,7 @@ class Receiver(Resource):
         self._reactor = reactor
         self.requests = []
         self.status = 204
+        self.answer_headers = {}
         self.hold = False
         self.trickle = False
         self._held = []
@@ -86,6 +88,8 @@ class Receiver(Resource):
             answer = NOT_DONE_YET
         else:
             request.setResponseCode(self.status)
+            for name, value in self.answer_headers.items():
+                request.setHeader(name, value)
             answer = b""
         for count, waiter in list(self._waiters):
             if len(self.requests) >= count:

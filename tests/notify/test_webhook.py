@@ -13,6 +13,7 @@ from zope.interface.verify import verifyObject
 
 from zaqar_tw.config import Config
 from zaqar_tw.interfaces import INotifier
+from zaqar_tw.notify.outcome import DeliveryFailed
 from zaqar_tw.notify.webhook import DeliveryRefused, WebhookNotifier
 
 PAYLOAD = {"body": {"event": "a"}, "ttl": 300, "queue_name": "nq", "Message_Type": "Notification"}
@@ -105,6 +106,35 @@ async def test_answers_of_400_and_more_fail(webhook, receiver, status):
         await webhook.deliver(subscription(receiver.url), PAYLOAD)
     assert refused.value.status == status
     assert len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize(("status", "permanent"), [
+    (400, True), (404, True), (410, True), (408, False), (429, False), (500, False),
+    (503, False),
+])
+@pytest_twisted.ensureDeferred
+async def test_refusals_say_whether_a_retry_may_help(webhook, receiver, status, permanent):
+    """A 4xx other than 408 and 429 is permanent; 408, 429 and 5xx may be retried."""
+    receiver.status = status
+    with pytest.raises(DeliveryFailed) as refused:
+        await webhook.deliver(subscription(receiver.url), PAYLOAD)
+    assert refused.value.permanent is permanent
+    assert refused.value.retry_after is None
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("7", 7.0), ("0", 0.0), ("1.5", 1.5), ("-3", None), ("soon", None),
+    ("Wed, 21 Oct 2026 07:28:00 GMT", None),
+])
+@pytest_twisted.ensureDeferred
+async def test_retry_after_is_read_in_seconds(webhook, receiver, header, seconds):
+    """A 429 or 503 carries the subscriber's ``Retry-After`` when it is a number of
+    seconds."""
+    receiver.status = 429
+    receiver.answer_headers = {"Retry-After": header}
+    with pytest.raises(DeliveryFailed) as refused:
+        await webhook.deliver(subscription(receiver.url), PAYLOAD)
+    assert refused.value.retry_after == seconds
 
 
 @pytest_twisted.ensureDeferred

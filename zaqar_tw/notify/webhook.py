@@ -7,9 +7,10 @@ or, when the subscription has ``options.post_data`` (a string), that string with
 ``"$zaqar_message$"`` (double quotes included) replaced by the payload JSON.
 
 An attempt fails when the subscriber cannot be reached, does not answer within
-``[notification] delivery_timeout`` seconds, or answers with a status of 400 or more.  A
-failed attempt is not retried, and nothing is kept across restarts: retries and a durable
-outbox are left for a later version.
+``[notification] delivery_timeout`` seconds, or answers with a status of 400 or more; a
+refusal says whether a retry may help (see :class:`DeliveryRefused`).  A failed attempt is
+not retried yet, and nothing is kept across restarts: retries and a durable outbox are left
+for a later version.
 """
 
 import json
@@ -21,19 +22,36 @@ from zope.interface import implementer
 
 from zaqar_tw.http_body import BytesBody, read_body
 from zaqar_tw.interfaces import INotifier
+from zaqar_tw.notify.outcome import DeliveryFailed
 
 PLACEHOLDER = '"$zaqar_message$"'
 
 
-class DeliveryRefused(Exception):
-    """The subscriber answered with an HTTP error status.
+class DeliveryRefused(DeliveryFailed):
+    """The subscriber answered with an HTTP error status: permanent for a 4xx other than
+    408 and 429, retryable otherwise, honouring a ``Retry-After`` of seconds.
 
     :ivar status: the status code.
     """
 
-    def __init__(self, status):
-        super().__init__(f"the subscriber answered {status}")
+    def __init__(self, status, retry_after=None):
+        super().__init__(
+            f"the subscriber answered {status}",
+            permanent=400 <= status < 500 and status not in (408, 429),
+            retry_after=retry_after,
+        )
         self.status = status
+
+
+def retry_after_seconds(headers):
+    """The ``Retry-After`` of a response as seconds (``None`` when absent or not a
+    non-negative number of seconds; HTTP dates count as absent)."""
+    values = headers.getRawHeaders(b"retry-after") or []
+    try:
+        seconds = float(values[0]) if values else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < float("inf") else None
 
 
 def request_body(payload, options):
@@ -120,4 +138,4 @@ class WebhookNotifier:
             raise
         await read_body(response, keep=False)
         if response.code >= 400:
-            raise DeliveryRefused(response.code)
+            raise DeliveryRefused(response.code, retry_after_seconds(response.headers))
