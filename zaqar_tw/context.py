@@ -37,6 +37,8 @@ class RequestContext:
         caller identified otherwise.  Its bearer is no member of the project: it holds no
         roles and may use only what the URL names, so the policy and the logs can tell it
         apart from the project's own users.
+    :ivar traceparent: the W3C ``traceparent`` the request carried (validated), or ``None``;
+        the deliveries the request causes carry it on.
     """
 
     project: str
@@ -47,6 +49,7 @@ class RequestContext:
     user: str | None = None
     expires: float | None = None
     grant: Grant | None = None
+    traceparent: str | None = None
 
     @property
     def is_admin(self):

@@ -466,7 +466,11 @@ class INotifier(Interface):
         """Deliver one notification.
 
         :param subscription: the subscription dict of
-            :class:`ISubscriptionStore`, plus ``"project"``: the queue's project id.
+            :class:`ISubscriptionStore`, plus ``"project"``: the queue's project id, and
+            ``"delivery"``: a dict about this delivery, holding at least ``"id"`` (stable
+            across the retries of one delivery, for receivers to de-duplicate),
+            ``"message_id"``, ``"attempt"`` (1 for the first) and ``"traceparent"`` (the
+            W3C trace context of the request that caused it, or ``None``).
         :param payload: the notification, a JSON-serialisable dict: for a posted message
             ``{"body", "ttl", "queue_name", "Message_Type": "Notification"}`` (plus
             ``"delay"`` on a queue with a default delay).

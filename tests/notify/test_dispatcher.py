@@ -7,6 +7,7 @@ would), so a test can hold deliveries open and count them; tests/notify/test_res
 runs the built-in webhook against a real HTTP subscriber.
 """
 
+import dataclasses
 import uuid
 
 import pytest
@@ -68,6 +69,9 @@ def poster():
     return fresh_context()
 
 
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
 def build(config, storage, clock, *notifiers, filters=None):
     return Dispatcher(config, storage, notifiers, filters or FilterChain(), clock)
 
@@ -117,18 +121,26 @@ async def test_every_subscription_of_every_page_gets_every_message(
 @pytest_twisted.ensureDeferred
 async def test_payload_shape(config, clock, storage, poster):
     """The payload is body, ttl, queue_name and Message_Type; the subscription handed to the
-    notifier is the stored one plus its project."""
+    notifier is the stored one plus its project and the delivery: its own id, the message
+    id, the attempt and the poster's trace context."""
     notifier = Recorder()
     dispatcher = build(config, storage, clock, notifier)
     (sid,) = await subscribe(storage, poster, "q", "https://example.test/h", post_data="x")
-    await post(storage, dispatcher, poster, "q", {"event": "a"})
+    traced = dataclasses.replace(poster, traceparent=TRACEPARENT)
+    (message_id,) = await post(storage, dispatcher, traced, "q", {"event": "a"})
     await settled(dispatcher)
     ((subscription, payload),) = notifier.delivered
     assert payload == {
         "body": {"event": "a"}, "ttl": 300, "queue_name": "q", "Message_Type": "Notification"
     }
     stored = await storage.subscriptions.get(poster.project, "q", sid)
+    delivery = subscription.pop("delivery")
     assert subscription == {**stored, "project": poster.project}
+    assert delivery == {
+        "id": delivery["id"], "message_id": message_id, "attempt": 1,
+        "traceparent": TRACEPARENT,
+    }
+    assert uuid.UUID(delivery["id"])
 
 
 @pytest_twisted.ensureDeferred

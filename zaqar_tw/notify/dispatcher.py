@@ -9,6 +9,7 @@ waiting when the process stops, is lost.
 """
 
 from urllib.parse import urlsplit
+from uuid import uuid4
 
 from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
@@ -159,7 +160,10 @@ class Dispatcher:
                 return
         payloads = await self._payloads(ctx, queue, messages, ids, metadata, now)
         batches = [
-            self._workers.run(self._deliver_in_order, notifier, subscription, payloads)
+            self._workers.run(
+                self._deliver_in_order, notifier, subscription, payloads, ids,
+                ctx.traceparent,
+            )
             for notifier, subscription in targets
         ]
         await defer.DeferredList(batches, consumeErrors=True)
@@ -199,12 +203,18 @@ class Dispatcher:
             payloads.append(payload)
         return payloads
 
-    async def _deliver_in_order(self, notifier, subscription, payloads):
+    async def _deliver_in_order(self, notifier, subscription, payloads, ids, traceparent):
         """Deliver the notifications of one post to one subscription, one after the other;
         a failed one is logged and the next is still tried."""
-        for payload in payloads:
+        for payload, message_id in zip(payloads, ids):
+            delivery = {
+                "id": str(uuid4()), "message_id": message_id, "attempt": 1,
+                "traceparent": traceparent,
+            }
             try:
-                await defer.maybeDeferred(notifier.deliver, subscription, payload)
+                await defer.maybeDeferred(
+                    notifier.deliver, {**subscription, "delivery": delivery}, payload
+                )
             except defer.CancelledError:
                 raise
             except Exception:
