@@ -175,11 +175,14 @@ class NotificationSection:
     read its own ``[notifier:<name>]`` section.  ``delivery_timeout`` bounds one delivery
     attempt, in seconds.  ``max_backlog`` bounds the deliveries waiting for a worker (each
     one the messages of one post for one subscription); past it, new ones are dropped.
+    ``allow_private_subscribers`` lists the networks (CIDR), addresses and host names that
+    webhooks may reach although they are not public (see :mod:`zaqar_tw.notify.addresses`).
     """
 
     notifiers: list = _opt(["webhook"])
     delivery_timeout: float = _opt(10.0, minimum=0.1)
     max_backlog: int = _opt(10000, minimum=0)
+    allow_private_subscribers: list = _opt([])
 
     smtp_mode: str = _opt("third_part", choices=("third_part", "self_local"), inert=MAILTO)
     smtp_host: str | None = _opt(None, inert=MAILTO)

@@ -151,12 +151,18 @@ class SubscriptionOperations(Operations):
         return fields
 
     def _check_subscriber(self, subscriber):
-        """:raises BadRequest: not a URI whose scheme an enabled notifier serves."""
-        if not self.dispatcher.accepts(subscriber):
+        """:raises BadRequest: not a URI whose scheme an enabled notifier serves, or one
+        its notifier refuses (its optional ``check_subscriber``, e.g. a webhook to a
+        private address)."""
+        notifier = self.dispatcher.notifier_for(subscriber)
+        if notifier is None:
             raise BadRequest(
                 "The subscriber type of subscription must be supported in the list "
                 f"{list(self.dispatcher.subscriber_types)!r}."
             )
+        check = getattr(notifier, "check_subscriber", None)
+        if check is not None:
+            check(subscriber)
 
     def _check_ttl(self, ttl):
         """:raises BadRequest: not an integer, shorter than a minute, or taking the expiry

@@ -11,17 +11,23 @@ An attempt fails when the subscriber cannot be reached, does not answer within
 refusal says whether a retry may help (see :class:`DeliveryRefused`).  A failed attempt is
 not retried yet, and nothing is kept across restarts: retries and a durable outbox are left
 for a later version.
+
+Subscribers on the operator's own network are refused, when subscribed and at each delivery
+(see :mod:`zaqar_tw.notify.addresses`).
 """
 
 import json
+from urllib.parse import urlsplit
 
 from twisted.internet.defer import CancelledError, ensureDeferred
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseNeverReceived
 from twisted.web.http_headers import Headers
 from zope.interface import implementer
 
+from zaqar_tw.errors import BadRequest
 from zaqar_tw.http_body import BytesBody, read_body
 from zaqar_tw.interfaces import INotifier
+from zaqar_tw.notify.addresses import OPTION, AddressPolicy, VettedEndpointFactory
 from zaqar_tw.notify.outcome import DeliveryFailed
 
 PLACEHOLDER = '"$zaqar_message$"'
@@ -84,10 +90,12 @@ class WebhookNotifier:
 
     :param reactor: the reactor the HTTP client connects with.
     :param config: the :class:`~zaqar_tw.config.Config`; ``[notification]
-        delivery_timeout`` bounds each attempt.
+        delivery_timeout`` bounds each attempt, ``allow_private_subscribers`` names the
+        non-public addresses that may be reached.
     :param options: the ``[notifier:webhook]`` section (no options yet; must be empty).
     :param clock: the ``IReactorTime`` timing attempts out (default: ``reactor``).
     :raises ValueError: ``options`` names an option.
+    :raises ConfigError: ``allow_private_subscribers`` holds a bad entry.
     """
 
     schemes = ("http", "https")
@@ -101,7 +109,28 @@ class WebhookNotifier:
         # As many kept-alive connections per subscriber host as deliveries may run at once
         # (Twisted keeps 2): otherwise most deliveries to a busy host open a new connection.
         self.pool.maxPersistentPerHost = config.notification.max_notifier_workers
-        self.agent = Agent(reactor, pool=self.pool)
+        self.addresses = AddressPolicy.from_config(config)
+        self.agent = Agent.usingEndpointFactory(
+            reactor, VettedEndpointFactory(reactor, self.addresses, self.timeout),
+            pool=self.pool,
+        )
+
+    def check_subscriber(self, subscriber):
+        """Refuse a subscriber whose host is not public (see
+        :meth:`~zaqar_tw.notify.addresses.AddressPolicy.check_host`).
+
+        :raises BadRequest: it is refused.
+        """
+        try:
+            host = urlsplit(subscriber).hostname or ""
+        except ValueError:
+            host = ""
+        refusal = self.addresses.check_host(host)
+        if refusal is not None:
+            raise BadRequest(
+                f"The subscriber {subscriber} is refused: {refusal}; webhooks may reach "
+                f"public addresses only, unless the operator allows others in {OPTION}."
+            )
 
     def deliver(self, subscription, payload):
         """POST one notification (see :meth:`post` for the outcome)."""
