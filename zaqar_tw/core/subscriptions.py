@@ -1,8 +1,10 @@
 """Subscription operations: create, list, get, update, confirm and delete.
 
 A subscription is shown as ``{"id", "source", "subscriber", "ttl", "age", "options",
-"confirmed"}`` (the :class:`~zaqar_tw.interfaces.ISubscriptionStore` dict).  In a request
-body, a field that is JSON ``null`` counts as absent.
+"confirmed"}`` (the :class:`~zaqar_tw.interfaces.ISubscriptionStore` dict), its options
+without ``secret`` (the key that signs its webhooks, see :mod:`zaqar_tw.notify.signing`:
+whoever may read a subscription, a pre-signed URL's holder included, must not learn it).
+In a request body, a field that is JSON ``null`` counts as absent.
 
 Not done yet (a later issue): sending confirmation notifications when
 ``[notification] require_confirmation`` is on (spec 5.3).  Every subscription starts
@@ -15,18 +17,27 @@ from datetime import datetime, timedelta
 from zaqar_tw.core import validation as v
 from zaqar_tw.core.operation import Operations, operation
 from zaqar_tw.errors import BadRequest, SubscriptionAlreadyExists, SubscriptionDoesNotExist
+from zaqar_tw.notify.signing import signing_key
 
 # The fields a subscription body may set.
 FIELDS = ("subscriber", "ttl", "options")
 # The keys a subscription is shown with.
 VIEW = ("id", "source", "subscriber", "ttl", "age", "options", "confirmed")
+# Options stored and used but never shown: the key that signs webhooks.
+WRITE_ONLY_OPTIONS = ("secret",)
 # The last second (epoch) a subscription may live to: the reference server refuses a ttl
 # that takes "now" past Python's largest datetime.
 _LAST_SECOND = (datetime.max - datetime(1970, 1, 1)) // timedelta(seconds=1)
 
 
 def _view(subscription):
-    return {key: subscription[key] for key in VIEW}
+    shown = {key: subscription[key] for key in VIEW}
+    options = shown["options"]
+    if isinstance(options, dict) and any(key in options for key in WRITE_ONLY_OPTIONS):
+        shown["options"] = {
+            key: value for key, value in options.items() if key not in WRITE_ONLY_OPTIONS
+        }
+    return shown
 
 
 class SubscriptionOperations(Operations):
@@ -146,6 +157,11 @@ class SubscriptionOperations(Operations):
             if not isinstance(fields["options"], dict):
                 raise BadRequest("Options must be a dict.")
             v.check_retry_policy(fields["options"])
+            if fields["options"].get("secret") is not None:
+                try:
+                    signing_key(fields["options"]["secret"])
+                except ValueError as exc:
+                    raise BadRequest(str(exc)) from None
         if "ttl" in fields:
             self._check_ttl(fields["ttl"])
         return fields

@@ -4,7 +4,10 @@
 The request carries ``Content-Type: application/json`` and the subscription's
 ``options.post_headers`` (a JSON object, merged over it).  Its body is the payload as JSON,
 or, when the subscription has ``options.post_data`` (a string), that string with the literal
-``"$zaqar_message$"`` (double quotes included) replaced by the payload JSON.
+``"$zaqar_message$"`` (double quotes included) replaced by the payload JSON.  When the
+subscription's ``options.secret`` is set, the request is signed with Standard Webhooks
+headers (see :mod:`zaqar_tw.notify.signing`), which ``post_headers`` cannot override; a
+delivery caused by a traced request carries its ``traceparent``.
 
 An attempt fails when the subscriber cannot be reached, does not answer within
 ``[notification] delivery_timeout`` seconds, or answers with a status of 400 or more; a
@@ -29,6 +32,7 @@ from zaqar_tw.http_body import BytesBody, read_body
 from zaqar_tw.interfaces import INotifier
 from zaqar_tw.notify.addresses import OPTION, AddressPolicy, VettedEndpointFactory
 from zaqar_tw.notify.outcome import DeliveryFailed
+from zaqar_tw.notify.signing import signature_headers
 
 PLACEHOLDER = '"$zaqar_message$"'
 
@@ -77,10 +81,15 @@ def request_headers(options):
     if isinstance(extra, dict):
         for name, value in extra.items():
             if isinstance(name, str) and isinstance(value, str):
-                for existing in [key for key in headers if key.lower() == name.lower()]:
-                    del headers[existing]
-                headers[name] = value
+                _replace(headers, name, value)
     return headers
+
+
+def _replace(headers, name, value):
+    """Set ``headers[name]``, dropping any header of that name in another case."""
+    for existing in [key for key in headers if key.lower() == name.lower()]:
+        del headers[existing]
+    headers[name] = value
 
 
 @implementer(INotifier)
@@ -135,9 +144,18 @@ class WebhookNotifier:
     def deliver(self, subscription, payload):
         """POST one notification (see :meth:`post` for the outcome)."""
         options = subscription.get("options") or {}
-        return self.post(
-            subscription["subscriber"], request_headers(options), request_body(payload, options)
-        )
+        headers = request_headers(options)
+        body = request_body(payload, options)
+        delivery = subscription.get("delivery") or {}
+        if delivery.get("traceparent"):
+            _replace(headers, "traceparent", delivery["traceparent"])
+        if options.get("secret"):
+            signed = signature_headers(
+                options["secret"], delivery["id"], self.clock.seconds(), body
+            )
+            for name, value in signed.items():
+                _replace(headers, name, value)
+        return self.post(subscription["subscriber"], headers, body)
 
     def post(self, url, headers, body):
         """POST ``body`` to ``url`` within the delivery timeout; other notifiers may reuse
