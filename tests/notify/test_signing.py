@@ -11,6 +11,7 @@ import pytest_twisted
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.loopback import loopback_config
+from tests.notify.test_rest_delivery import subscribe
 from zaqar_tw.notify.signing import SECRET_FORM, signing_key
 from zaqar_tw.notify.webhook import WebhookNotifier
 
@@ -42,15 +43,6 @@ def test_other_secrets_are_refused(secret):
     """No prefix, no base64, a key too short or too long, or not text."""
     with pytest.raises(ValueError, match="options.secret must be a Standard Webhooks"):
         signing_key(secret)
-
-
-async def subscribe(api, queue, subscriber, **options):
-    reply = await api.post(
-        f"/v2/queues/{queue}/subscriptions",
-        json={"subscriber": subscriber, "ttl": 3600, "options": options},
-    )
-    assert reply.status == 201, reply
-    return reply.json["subscription_id"]
 
 
 @pytest_twisted.ensureDeferred
