@@ -48,9 +48,11 @@ PROFILES = (
 )
 
 # The zaqar.conf sections of each profile.  The default one has the pre-signed URL key of
-# upstream's wsgi_mongodb.conf, which test_urls needs.
+# upstream's wsgi_mongodb.conf, which test_urls needs, and a mail command that accepts and
+# discards every message, so that mailto subscriptions are accepted (the suites subscribe
+# mailto:; a machine without sendmail would refuse them).
 PROFILE_CONFIG = {
-    "default": "[signed_url]\nsecret_key = test\n",
+    "default": "[signed_url]\nsecret_key = test\n[notification]\nsmtp_command = cat\n",
     "small_limits": "[transport]\nmax_queue_metadata = 64\nmax_messages_post_size = 256\n",
     "delete_with_claim_id": "[transport]\nmessage_delete_with_claim_id = true\n",
     "client_id_off": "[transport]\nclient_id_uuid_safe = off\n",

@@ -43,7 +43,6 @@ POOLS = "pools and flavors are not built yet"
 WS_PUSH = "notifications pushed over WebSocket are not built yet"
 ENCRYPTION = "message encryption is not built yet"
 RECONNECTS = "the store reconnects until it succeeds, waiting longer after each failure"
-MAILTO = "mailto subscribers are not built yet"
 UNSCOPED = "no rule of zaqar-tw is deprecated or scoped"
 REMOTE_CHECKS = "http: and https: policy checks are refused"
 
@@ -177,19 +176,24 @@ class NotificationSection:
     one the messages of one post for one subscription); past it, new ones are dropped.
     ``allow_private_subscribers`` lists the networks (CIDR), addresses and host names that
     webhooks may reach although they are not public (see :mod:`zaqar_tw.notify.addresses`).
+    The ``smtp_*`` options and ``mail_sender`` say how e-mail leaves (see
+    :mod:`zaqar_tw.notify.mailto`).
     """
 
-    notifiers: list = _opt(["webhook"])
+    notifiers: list = _opt(["webhook", "mailto"])
     delivery_timeout: float = _opt(10.0, minimum=0.1)
     max_backlog: int = _opt(10000, minimum=0)
     allow_private_subscribers: list = _opt([])
 
-    smtp_mode: str = _opt("third_part", choices=("third_part", "self_local"), inert=MAILTO)
-    smtp_host: str | None = _opt(None, inert=MAILTO)
-    smtp_port: int | None = _opt(None, minimum=1, maximum=65535, inert=MAILTO)
-    smtp_user_name: str | None = _opt(None, inert=MAILTO)
-    smtp_user_password: str | None = _opt(None, secret=True, inert=MAILTO)
-    smtp_command: str = _opt("/usr/sbin/sendmail -t -oi", inert=MAILTO)
+    smtp_mode: str = _opt("third_part", choices=("third_part", "self_local"))
+    smtp_host: str | None = _opt(None)
+    smtp_port: int | None = _opt(None, minimum=1, maximum=65535)
+    smtp_tls: str = _opt("implicit", choices=("implicit", "starttls", "off"))
+    smtp_ca_file: str | None = _opt(None)
+    smtp_user_name: str | None = _opt(None)
+    smtp_user_password: str | None = _opt(None, secret=True)
+    smtp_command: str = _opt("/usr/sbin/sendmail -t -oi")
+    mail_sender: str = _opt("Zaqar Notifications <no-reply@openstack.org>")
     max_notifier_workers: int = _opt(10, minimum=1)
     require_confirmation: bool = _opt(False)
     external_confirmation_url: str | None = _opt(
