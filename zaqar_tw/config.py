@@ -196,9 +196,7 @@ class NotificationSection:
     mail_sender: str = _opt("Zaqar Notifications <no-reply@openstack.org>")
     max_notifier_workers: int = _opt(10, minimum=1)
     require_confirmation: bool = _opt(False)
-    external_confirmation_url: str | None = _opt(
-        None, inert="sending confirmation requests is not built yet"
-    )
+    external_confirmation_url: str | None = _opt(None)
 
 
 @dataclass
@@ -650,3 +648,8 @@ def _check(config):
         raise ConfigError("[transport] default_claim_ttl must not exceed max_claim_ttl")
     if t.default_claim_grace > t.max_claim_grace:
         raise ConfigError("[transport] default_claim_grace must not exceed max_claim_grace")
+    if config.notification.require_confirmation and not config.signed_url.secret_key:
+        raise ConfigError(
+            "[notification] require_confirmation needs [signed_url] secret_key, which signs "
+            "the links of confirmation requests"
+        )

@@ -6,10 +6,10 @@ without ``secret`` (the key that signs its webhooks, see :mod:`zaqar_tw.notify.s
 whoever may read a subscription, a pre-signed URL's holder included, must not learn it).
 In a request body, a field that is JSON ``null`` counts as absent.
 
-Not done yet (a later issue): sending confirmation notifications when
-``[notification] require_confirmation`` is on (spec 5.3).  Every subscription starts
-unconfirmed, a duplicate unconfirmed one is not re-notified, and ``confirm`` only records
-the answer it is given.
+With ``[notification] require_confirmation`` on, a new subscription (and an unconfirmed one
+subscribed again, and one whose subscriber an update changed, which becomes unconfirmed) is
+sent a confirmation request, and unconfirming one sends a note (spec 5.3, see
+:mod:`zaqar_tw.notify.confirmation`); REST and WebSocket alike.
 """
 
 from datetime import datetime, timedelta
@@ -41,7 +41,16 @@ def _view(subscription):
 
 
 class SubscriptionOperations(Operations):
-    """Every subscription operation of the API."""
+    """Every subscription operation of the API.
+
+    :param confirmations: the service's
+        :class:`~zaqar_tw.notify.confirmation.ConfirmationRequests` (after the parts every
+        operation group takes).
+    """
+
+    def __init__(self, *parts, confirmations):
+        super().__init__(*parts)
+        self.confirmations = confirmations
 
     @operation("subscription:create", "Subscription could not be created.")
     async def create(self, ctx, queue, body):
@@ -68,6 +77,8 @@ class SubscriptionOperations(Operations):
         )
         if not created and subscription["confirmed"]:
             raise SubscriptionAlreadyExists()
+        self.confirmations.request(ctx.project, queue, subscription,
+                                   traceparent=ctx.traceparent)
         return subscription["id"]
 
     @operation("subscription:get_all", "Subscriptions could not be listed.")
@@ -97,6 +108,9 @@ class SubscriptionOperations(Operations):
         """Change some of ``subscriber``, ``ttl`` (the age restarts) and ``options``; other
         keys are ignored.
 
+        With ``require_confirmation`` on, a new subscriber makes the subscription
+        unconfirmed, and is sent a confirmation request.
+
         :raises BadRequest: nothing to change.
         :raises SubscriptionDoesNotExist: it is not a live subscription of this queue.
         :raises SubscriptionAlreadyExists: the new subscriber is another subscription's.
@@ -114,10 +128,14 @@ class SubscriptionOperations(Operations):
             ctx.project, queue, subscription_id, changes
         ):
             raise SubscriptionDoesNotExist(subscription_id)
+        if "subscriber" in changes and self.confirmations.enabled:
+            # The new subscriber has not agreed to anything yet.
+            await self._confirmed(ctx, queue, subscription_id, False, subscribe=True)
 
     @operation("subscription:confirm", "Subscription could not be confirmed.")
     async def confirm(self, ctx, queue, subscription_id, body):
-        """Record the body's ``{"confirmed": true|false}``.
+        """Record the body's ``{"confirmed": true|false}``; unconfirming sends the
+        subscriber a note when confirmation is required.
 
         :raises BadRequest: ``confirmed`` is missing or not a boolean.
         :raises SubscriptionDoesNotExist: it is not a live subscription of this queue.
@@ -126,10 +144,26 @@ class SubscriptionOperations(Operations):
         confirmed = document.get("confirmed") if isinstance(document, dict) else None
         if not isinstance(confirmed, bool):
             raise BadRequest("The 'confirmed' should be boolean.")
+        subscribe = None if confirmed else False  # unconfirming sends a note
+        await self._confirmed(ctx, queue, subscription_id, confirmed, subscribe)
+
+    async def _confirmed(self, ctx, queue, subscription_id, confirmed, subscribe):
+        """Record ``confirmed``; then, with ``subscribe`` not ``None`` and confirmation
+        required, send the subscription's confirmation request (``True``) or unsubscribe
+        note (``False``).
+
+        :raises SubscriptionDoesNotExist: it is not a live subscription of this queue.
+        """
         if not await self.storage.subscriptions.confirm(
             ctx.project, queue, subscription_id, confirmed
         ):
             raise SubscriptionDoesNotExist(subscription_id)
+        if subscribe is None or not self.confirmations.enabled:
+            return
+        subscription = await self.storage.subscriptions.get(ctx.project, queue, subscription_id)
+        if subscription is not None:
+            self.confirmations.request(ctx.project, queue, subscription, subscribe,
+                                       traceparent=ctx.traceparent)
 
     @operation("subscription:delete", "Subscription could not be deleted.")
     async def delete(self, ctx, queue, subscription_id):

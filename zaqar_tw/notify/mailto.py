@@ -4,7 +4,11 @@ The recipients are the URI's path (``mailto:ops@example.com,dev@example.com``, p
 as RFC 6068 allows); the subject is the URI's ``subject`` query parameter (its name in any
 case), else the subscription's ``options.subject``, else :data:`DEFAULT_SUBJECT`; the
 ``From`` header is ``options.from``, else ``[notification] mail_sender``, whose address is
-always the envelope sender (bounces go to the operator).  The body is the payload as JSON.
+always the envelope sender (bounces go to the operator).  The body is the payload as JSON;
+a confirmation request (spec 5.3) is a short text instead, with a link to
+``[notification] external_confirmation_url`` carrying the pre-signed confirm URL in its
+query (``Signature``, ``Methods``, ``Paths``, ``Project``, ``Expires``, ``Url``,
+``Queue``).
 
 Mail leaves through one of two transports, as ``[notification] smtp_mode`` says:
 
@@ -28,7 +32,7 @@ import shlex
 import shutil
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from twisted.internet import defer, error, protocol
 from twisted.internet.ssl import Certificate, optionsForClientTLS
@@ -38,11 +42,27 @@ from zope.interface import implementer
 from zaqar_tw.config import ConfigError
 from zaqar_tw.errors import BadRequest
 from zaqar_tw.interfaces import INotifier
+from zaqar_tw.notify.confirmation import SUBSCRIBE, UNSUBSCRIBE
 from zaqar_tw.notify.outcome import DeliveryFailed
 
 DEFAULT_SUBJECT = "Zaqar Notification"
 DEFAULT_PORTS = {"implicit": 465, "starttls": 587, "off": 25}
 EX_TEMPFAIL = 75
+# The e-mails of confirmation requests (spec 5.3): subject, and body with the queue, the
+# project and the confirmation link.
+CONFIRMATION_MAILS = {
+    SUBSCRIBE: (
+        "Zaqar Notification - Subscription Confirmation",
+        "You have chosen to subscribe to the queue: {0}. This queue belongs to project: "
+        "{1}. To confirm this subscription, click or visit this link below: {2}",
+    ),
+    UNSUBSCRIBE: (
+        "Zaqar Notification - Unsubscribe Confirmation",
+        "You have unsubscribed successfully to the queue: {0}. This queue belongs to "
+        "project: {1}. To resubscribe this subscription, click or visit this link below: "
+        "{2}",
+    ),
+}
 MAX_RECIPIENTS = 20
 # An address we send to: a local part and a domain, no spaces, quotes or brackets.
 _ADDRESS = re.compile(r"[^@\s<>()\[\],;:\\\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
@@ -157,6 +177,8 @@ class MailtoNotifier:
                 )
             if section.smtp_ca_file:
                 self.trust = _trust_root(section.smtp_ca_file)
+        self.confirmation_url = section.external_confirmation_url
+        self.require_confirmation = section.require_confirmation
         self.command = shlex.split(section.smtp_command or "")
         self.program = shutil.which(self.command[0]) if self.command else None
 
@@ -176,6 +198,12 @@ class MailtoNotifier:
         """:raises BadRequest: mail cannot be sent, or the URI names no valid recipient."""
         if self.unavailable:
             raise BadRequest(f"mailto subscribers are not served: {self.unavailable}.")
+        if self.require_confirmation and not self.confirmation_url:
+            raise BadRequest(
+                "mailto subscribers are not served: they must confirm their subscription, "
+                "and this service has no confirmation page ([notification] "
+                "external_confirmation_url)."
+            )
         try:
             recipients(subscriber)
         except ValueError as exc:
@@ -192,9 +220,26 @@ class MailtoNotifier:
             ``TimeoutError``.
         """
         options = subscription.get("options") or {}
+        subscriber = subscription["subscriber"]
+        if payload.get("Message_Type") in CONFIRMATION_MAILS:
+            subject, body = self.confirmation_mail(payload)
+            return self.send(subscriber, subject, body)
         body = json.dumps(payload, indent=2, sort_keys=True)
-        return self.send(subscription["subscriber"], subject_of(
-            subscription["subscriber"], options), body, options.get("from"))
+        return self.send(subscriber, subject_of(subscriber, options), body,
+                         options.get("from"))
+
+    def confirmation_mail(self, payload):
+        """The subject and body of the e-mail of a confirmation payload (see
+        :func:`~zaqar_tw.notify.confirmation.confirmation_payload`)."""
+        subject, template = CONFIRMATION_MAILS[payload["Message_Type"]]
+        link = (self.confirmation_url or "") + "?" + urlencode({
+            "Signature": payload["URL-Signature"], "Methods": payload["URL-Methods"],
+            "Paths": payload["URL-Paths"], "Project": payload["X-Project-ID"],
+            "Expires": payload["URL-Expires"], "Url": "", "Queue": payload["queue_name"],
+        })
+        return subject, template.format(
+            payload["queue_name"], payload["X-Project-ID"], link
+        )
 
     def send(self, subscriber, subject, body, sender=None):
         """Send ``body`` with ``subject`` to the recipients of the ``mailto`` URI
