@@ -72,13 +72,15 @@ class Mail:
     :ivar recipients: the envelope recipients (text).
     :ivar message: the message, an :class:`email.message.EmailMessage`.
     :ivar secure: whether it came over TLS.
+    :ivar user: the user the client logged in as, or ``None``.
     """
 
-    def __init__(self, sender, recipients, data, secure):
+    def __init__(self, sender, recipients, data, secure, user=None):
         self.sender = sender
         self.recipients = recipients
         self.message = email.message_from_bytes(data, policy=email.policy.default)
         self.secure = secure
+        self.user = user
 
     @property
     def text(self):
@@ -106,7 +108,7 @@ class _Message:
             delivery.recorded = True
             secure = ISSLTransport.providedBy(delivery.protocol.transport)
             delivery.server.received(Mail(delivery.sender, list(delivery.recipients),
-                                          b"\n".join(self.lines), secure))
+                                          b"\n".join(self.lines), secure, delivery.user))
         return defer.succeed(None)
 
     def connectionLost(self):
@@ -120,6 +122,7 @@ class _Delivery:
         self.sender = None
         self.recipients = []
         self.recorded = False
+        self.user = None
 
     def receivedHeader(self, helo, origin, recipients):
         return b"Received: by the test server"
@@ -146,12 +149,39 @@ class _Factory(smtp.SMTPFactory):
         self.server = server
 
     def buildProtocol(self, addr):
-        protocol = smtp.ESMTP(contextFactory=self.server.starttls)
+        server = self.server
+        delivery = None
+        challengers = None
+        if server.users:
+            challengers = {b"LOGIN": smtp.LOGINCredentials}
+        protocol = smtp.ESMTP(chal=challengers, contextFactory=server.starttls)
+        delivery = _Delivery(server, protocol)
+        if server.users:
+            from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
+            from twisted.cred.portal import Portal
+
+            # Only a client that logged in gets a delivery: anonymous mail is refused.
+            protocol.portal = Portal(_Realm(delivery), [
+                InMemoryUsernamePasswordDatabaseDontUse(**server.users)])
+        else:
+            protocol.delivery = delivery
         protocol.factory = self
         protocol.host = b"test.smtp"
-        protocol.delivery = _Delivery(self.server, protocol)
-        self.server.connections += 1
+        server.connections += 1
         return protocol
+
+
+class _Realm:
+    """Hands the delivery of its connection to the user who logged in."""
+
+    def __init__(self, delivery):
+        self.delivery = delivery
+
+    def requestAvatar(self, avatar_id, mind, *interfaces):
+        if avatar_id is None or smtp.IMessageDelivery not in interfaces:
+            raise NotImplementedError("log in first")
+        self.delivery.user = avatar_id.decode() if isinstance(avatar_id, bytes) else avatar_id
+        return smtp.IMessageDelivery, self.delivery, lambda: None
 
 
 class SmtpServer:
@@ -160,14 +190,17 @@ class SmtpServer:
     :param reactor: the reactor.
     :param tls: ``None`` (plain), ``"starttls"`` or ``"implicit"``.
     :param directory: where the certificate is written (with ``tls``).
+    :param users: user names to passwords; when given, only a client that logged in (AUTH
+        LOGIN) may send.
     :ivar mails: the :class:`Mail` accepted, in order.
     :ivar rcpt_code: when set, every recipient is answered with this code.
     :ivar connections: connections accepted so far.
     :ivar cert_path: the certificate's PEM file (with ``tls``).
     """
 
-    def __init__(self, reactor, tls=None, directory=None):
+    def __init__(self, reactor, tls=None, directory=None, users=None):
         self._reactor = reactor
+        self.users = {name: password.encode() for name, password in (users or {}).items()}
         self.tls = tls
         self.mails = []
         self.rcpt_code = None

@@ -41,10 +41,10 @@ def notifier_for(options):
     return MailtoNotifier(reactor, config, {})
 
 
-async def server(tmp_path, tls=None):
+async def server(tmp_path, tls=None, users=None):
     from twisted.internet import reactor
 
-    return await SmtpServer(reactor, tls, tmp_path).start()
+    return await SmtpServer(reactor, tls, tmp_path, users).start()
 
 
 @pytest_twisted.async_yield_fixture
@@ -109,6 +109,28 @@ async def test_mail_goes_over_tls(tmp_path, tls):
         (mail,) = await secure.wait_for(1)
         assert mail.secure
         assert json.loads(mail.text) == PAYLOAD
+    finally:
+        await secure.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_client_logs_in_when_a_user_is_set(tmp_path):
+    """With smtp_user_name and smtp_user_password the client logs in (over STARTTLS); a
+    wrong password is refused for good, and without a user the smarthost refuses."""
+    secure = await server(tmp_path, "starttls", users={"zaqar": "s3cret"})
+    try:
+        options = secure.config_lines(smtp_user_name="zaqar", smtp_user_password="s3cret")
+        await notifier_for(options).deliver(subscription("mailto:a@example.com"), PAYLOAD)
+        (mail,) = await secure.wait_for(1)
+        assert (mail.user, mail.secure) == ("zaqar", True)
+        options["smtp_user_password"] = "wrong"
+        with pytest.raises(DeliveryFailed) as failed:
+            await notifier_for(options).deliver(subscription("mailto:a@example.com"), PAYLOAD)
+        assert failed.value.permanent
+        with pytest.raises(DeliveryFailed):
+            await notifier_for(secure.config_lines()).deliver(
+                subscription("mailto:a@example.com"), PAYLOAD)
+        assert len(secure.mails) == 1
     finally:
         await secure.stop()
 

@@ -166,8 +166,9 @@ class MailtoNotifier:
         self.tls = section.smtp_tls
         self.host = section.smtp_host
         self.port = section.smtp_port or DEFAULT_PORTS[self.tls]
-        self.user = section.smtp_user_name
-        self.password = section.smtp_user_password
+        # Twisted's SMTP client logs in with bytes.
+        self.user = section.smtp_user_name.encode("utf-8") if section.smtp_user_name else None
+        self.password = (section.smtp_user_password or "").encode("utf-8") or None
         self.trust = None
         if self.mode == "self_local":
             if not self.host:
