@@ -24,6 +24,7 @@ import socket
 
 from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
+from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IResolutionReceiver, IStreamClientEndpoint
 from twisted.web.client import BrowserLikePolicyForHTTPS
 from twisted.web.iweb import IAgentEndpointFactory
@@ -218,16 +219,10 @@ class VettedEndpoint:
         in the resolver's order.
         :raises AddressRefused: it allows none of them.
         :raises twisted.internet.error.DNSLookupError: the name does not resolve."""
-        from twisted.internet.error import DNSLookupError
-
-        receiver = _Addresses()
-        self._reactor.nameResolver.resolveHostName(receiver, self._host, self._port)
-        found = await receiver.done
-        addresses = []
-        for one in found:
-            address = ipaddress.ip_address(one.host.split("%", 1)[0])
-            if address not in addresses:
-                addresses.append(address)
+        try:  # an address in its usual form needs no resolver (and no thread)
+            addresses = [ipaddress.ip_address(self._host)]
+        except ValueError:
+            addresses = await self._resolved()
         if not addresses:
             raise DNSLookupError(self._host)
         if self._policy.host_allowed(self._host):
@@ -239,6 +234,17 @@ class VettedEndpoint:
                 f"refused to connect to {self._host}: {reasons} (not in {OPTION})"
             )
         return allowed
+
+    async def _resolved(self):
+        """The distinct addresses the reactor's resolver finds for the host."""
+        receiver = _Addresses()
+        self._reactor.nameResolver.resolveHostName(receiver, self._host, self._port)
+        addresses = []
+        for one in await receiver.done:
+            address = ipaddress.ip_address(one.host.split("%", 1)[0])
+            if address not in addresses:
+                addresses.append(address)
+        return addresses
 
 
 @implementer(IAgentEndpointFactory)
