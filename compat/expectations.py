@@ -86,7 +86,8 @@ EXPECTED_FAILURES = (
     (f"{V2}.test_flavors_new.*", "flavors are not built yet (no /v2/flavors)"),
     (f"{V2}.test_topic_lifecycle.*", "topics are not built yet (no /v2/topics)"),
     (f"{V2}.test_subscriptions.*.test_create_with_trust",
-     "trust+http(s) subscribers are not built yet (the scheme is refused with 400)"),
+     "trust+http(s) subscribers need Keystone authentication, which these servers do not "
+     "use (400)"),
     (f"{V2}.test_health.TestHealthMongoDB.test_basic",
      "expects message_volume in /v2/health, a figure of the reference's MongoDB driver "
      "only: the reference on Redis leaves it out too (spec 1.1)"),

@@ -181,7 +181,7 @@ class NotificationSection:
     :mod:`zaqar_tw.notify.mailto`).
     """
 
-    notifiers: list = _opt(["webhook", "mailto"])
+    notifiers: list = _opt(["webhook", "mailto", "trust"])
     delivery_timeout: float = _opt(10.0, minimum=0.1)
     max_backlog: int = _opt(10000, minimum=0)
     allow_private_subscribers: list = _opt([])

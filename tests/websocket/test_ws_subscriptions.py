@@ -10,7 +10,7 @@ from zaqar_tw.transport.websocket.actions import PUSH_UNAVAILABLE
 
 HOOK = "http://127.0.0.1:9/hook"
 BAD_NAME = "The format of the submitted queue name or project id is not valid."
-TYPES = "The subscriber type of subscription must be supported in the list ['http', 'https', 'mailto']."
+TYPES = "The subscriber type of subscription must be supported in the list ['http', 'https', 'mailto', 'trust+http', 'trust+https']."
 TTL_MIN = "The TTL for a subscription must be at least 60 seconds long."
 
 

@@ -67,12 +67,13 @@ class SubscriptionOperations(Operations):
         if document.get("subscriber") is None:
             raise BadRequest("Missing parameter subscriber in body.")
         fields = self._checked(document)
+        ttl = fields.get("ttl", self.limits.default_subscription_ttl)
         subscription, created = await self.storage.subscriptions.create(
             ctx.project,
             queue,
             fields["subscriber"],
-            fields.get("ttl", self.limits.default_subscription_ttl),
-            fields.get("options", {}),
+            ttl,
+            await self._prepared(ctx, fields["subscriber"], fields.get("options", {}), ttl),
             **self.project_limits.quotas(ctx, "max_subscriptions", "max_queues"),
         )
         if not created and subscription["confirmed"]:
@@ -124,6 +125,7 @@ class SubscriptionOperations(Operations):
                 f"Subscription {subscription_id} could not be updated.",
                 title="Unable to update subscription",
             )
+        changes = await self._prepared_changes(ctx, queue, subscription_id, changes)
         if not await self.storage.subscriptions.update(
             ctx.project, queue, subscription_id, changes
         ):
@@ -169,6 +171,34 @@ class SubscriptionOperations(Operations):
     async def delete(self, ctx, queue, subscription_id):
         """Unsubscribe; an unknown subscription is no error."""
         await self.storage.subscriptions.delete(ctx.project, queue, subscription_id)
+
+    async def _prepared(self, ctx, subscriber, options, ttl):
+        """The options to store: what the notifier of ``subscriber`` makes of them (its
+        optional ``prepare_options(ctx, options, ttl)``, e.g. a Keystone trust), else
+        ``options``."""
+        prepare = getattr(self.dispatcher.notifier_for(subscriber), "prepare_options", None)
+        return options if prepare is None else await prepare(ctx, options, ttl)
+
+    async def _prepared_changes(self, ctx, queue, subscription_id, changes):
+        """``changes`` with the options its notifier prepared, when the subscriber or the
+        options change (the stored subscription fills in what the changes leave out).
+
+        :raises SubscriptionDoesNotExist: it had to be read and is not there.
+        """
+        if "subscriber" not in changes and "options" not in changes:
+            return changes
+        if "subscriber" in changes and not hasattr(
+            self.dispatcher.notifier_for(changes["subscriber"]), "prepare_options"
+        ):
+            return changes
+        stored = await self.storage.subscriptions.get(ctx.project, queue, subscription_id)
+        if stored is None:
+            raise SubscriptionDoesNotExist(subscription_id)
+        current = {**stored, **changes}
+        options = await self._prepared(
+            ctx, current["subscriber"], current["options"] or {}, current["ttl"]
+        )
+        return changes if options is current["options"] else {**changes, "options": options}
 
     @staticmethod
     def _object(document):
