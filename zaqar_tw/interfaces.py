@@ -460,7 +460,9 @@ class INotifier(Interface):
 
     A notifier may also have ``check_subscriber(subscriber)``, called with the subscriber
     URI when a subscription is created or its subscriber changed: it raises
-    :class:`~zaqar_tw.errors.BadRequest` to refuse it (a 400 with its text).
+    :class:`~zaqar_tw.errors.BadRequest` to refuse it (a 400 with its text); and an
+    ``async prepare_options(context, options, ttl)``, awaited when a subscription is created
+    or its subscriber or options changed, returning the options to store.
     """
 
     schemes = Attribute(
