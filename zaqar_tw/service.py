@@ -285,8 +285,12 @@ def makeService(config, reactor, clock=None, announce=True):
     store_class = plugins.load(
         plugins.STORAGE, config.drivers.message_store, "[drivers] message_store"
     )
+    options = {}
+    if config.drivers.message_store == "redis" and config.redis.wait_replicas:
+        options = {"wait_replicas": config.redis.wait_replicas,
+                   "wait_timeout": config.redis.wait_timeout}
     try:
-        storage = store_class(reactor, uri, clock=clock)
+        storage = store_class(reactor, uri, clock=clock, **options)
     except ValueError as exc:
         raise ConfigError(
             f"[drivers:message_store:redis] uri = {redact(uri)}: {exc}"

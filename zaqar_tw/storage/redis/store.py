@@ -31,11 +31,13 @@ class RedisStorage:
     """A store on one Redis server.
 
     :param reactor: the reactor the connection runs on.
-    :param uri: ``redis://[:password@]host[:port][/db]`` (or ``?dbid=N``) or
-        ``redis+unix:///path.sock?db=N``; see :mod:`zaqar_tw.storage.redis.uri`.
+    :param uri: ``redis://[:password@]host[:port][/db]`` (or ``?dbid=N``),
+        ``redis+unix:///path.sock?db=N`` or ``redis+sentinel://host:port,.../master[/db]``;
+        see :mod:`zaqar_tw.storage.redis.uri`.
     :param clock: the ``IReactorTime`` every notion of "now" comes from (default: reactor).
     :param connection_options: passed to
-        :class:`~zaqar_tw.storage.redis.connection.RedisConnection` (ping and backoff tuning).
+        :class:`~zaqar_tw.storage.redis.connection.RedisConnection` (ping and backoff tuning,
+        ``wait_replicas`` and ``wait_timeout``).
     :raises ValueError: the URI is not a Redis URI this store understands.
     """
 

@@ -4,9 +4,13 @@ Accepted forms (anything else raises :class:`ValueError` naming the URI)::
 
     redis://[[user]:password@]host[:port][/db][?dbid=N][&socket_timeout=S]
     redis+unix:///path/to/redis.sock[?db=N][&password=P][&socket_timeout=S]
+    redis+sentinel://[[user]:password@]host1[:port1][,host2[:port2]...]/mastername[/db]
+        [?sentinel_password=P][&socket_timeout=S]
 
-``dbid`` is the spelling Zaqar writes; ``db`` is accepted in both forms, as is ``password``
-in the query.  ``socket_timeout`` (seconds) bounds each connection attempt.
+``dbid`` is the spelling Zaqar writes; ``db`` is accepted in all forms, as is ``password``
+in the query.  ``socket_timeout`` (seconds) bounds each connection attempt.  In the Sentinel
+form the hosts are the sentinels (port 26379 by default), the password is the master's, and
+``sentinel_password`` the sentinels' own, if they ask for one.
 """
 
 import re
@@ -15,11 +19,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6379
+DEFAULT_SENTINEL_PORT = 26379
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 _QUERY_KEYS = frozenset({"db", "dbid", "password", "socket_timeout"})
+_SENTINEL_QUERY_KEYS = _QUERY_KEYS | {"sentinel_password"}
 _USERINFO = re.compile(r"\A([^:/?#]+://)(?:([^:@/?#]*:))?[^@/?#]*@")
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
+_QUERY_PASSWORD = re.compile(r"([?&](?:sentinel_)?password=)[^&#]*")
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,9 @@ class RedisAddress:
     password: str | None = field(default=None, repr=False)
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
 
+    #: A connection to this address stays with this server.
+    follows_master = False
+
     def endpoint(self, reactor):
         """:returns: an ``IStreamClientEndpoint`` reaching this address."""
         from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint
@@ -60,6 +69,49 @@ class RedisAddress:
         else:
             where = f"{self.host}:{self.port}"
         return f"{where} db {self.db}"
+
+
+def host_port(host, port):
+    """:returns: ``host:port`` (``[host]:port`` for an IPv6 address), for texts."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """A master found through Redis Sentinel, and how to log in to it.
+
+    :ivar sentinels: the ``(host, port)`` of each sentinel to ask, in order.
+    :ivar master_name: the name the sentinels monitor the master under.
+    :ivar db: the database number to ``SELECT``.
+    :ivar username: the ACL user name for ``AUTH`` on the master, or ``None``.
+    :ivar password: the master's password, or ``None``.
+    :ivar sentinel_password: the sentinels' password, or ``None``.
+    :ivar connect_timeout: seconds one connection attempt (or one question to a sentinel)
+        may take.
+    """
+
+    sentinels: tuple
+    master_name: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sentinel_password: str | None = field(default=None, repr=False)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    #: A connection to this address follows the master when it moves.
+    follows_master = True
+
+    def endpoint(self, reactor):
+        """:returns: an ``IStreamClientEndpoint`` that asks the sentinels where the master
+        is on every connection attempt (see :mod:`zaqar_tw.storage.redis.sentinel`)."""
+        from zaqar_tw.storage.redis.sentinel import SentinelEndpoint
+
+        return SentinelEndpoint(reactor, self)
+
+    def __str__(self):
+        """The address for log lines and error texts (never a password)."""
+        where = ",".join(host_port(host, port) for host, port in self.sentinels)
+        return f"master {self.master_name!r} of sentinels {where} db {self.db}"
 
 
 def redact(uri):
@@ -87,23 +139,20 @@ def parse_uri(uri):
     def bad(problem):
         return ValueError(f"Invalid Redis store URI {redact(uri)!r}: {problem}")
 
-    if scheme == "redis+sentinel":
-        raise ValueError(
-            f"Redis store URI {redact(uri)!r}: redis+sentinel:// is not supported yet; "
-            "use redis://host:port/db or redis+unix:///path.sock"
-        )
-    if scheme not in ("redis", "redis+unix"):
+    if scheme not in ("redis", "redis+unix", "redis+sentinel"):
         raise ValueError(
             f"Unsupported Redis store URI {redact(uri)!r}: expected "
-            "redis://[:password@]host[:port][/db] or redis+unix:///path.sock?db=N"
+            "redis://[:password@]host[:port][/db], redis+unix:///path.sock?db=N or "
+            "redis+sentinel://host1:port1,host2:port2/mastername[/db]"
         )
     if parts.fragment:
         raise bad("a fragment (#...) is not allowed")
 
+    known = _SENTINEL_QUERY_KEYS if scheme == "redis+sentinel" else _QUERY_KEYS
     query = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
-        if key not in _QUERY_KEYS:
-            raise bad(f"unknown parameter {key!r} (known: {', '.join(sorted(_QUERY_KEYS))})")
+        if key not in known:
+            raise bad(f"unknown parameter {key!r} (known: {', '.join(sorted(known))})")
         if key in query:
             raise bad(f"parameter {key!r} given twice")
         query[key] = value
@@ -138,6 +187,9 @@ def parse_uri(uri):
         if not timeout > 0:
             raise bad("socket_timeout must be positive")
 
+    if scheme == "redis+sentinel":
+        return _sentinel_address(parts, query, db, username, password, timeout, bad)
+
     if scheme == "redis+unix":
         if parts.netloc.rpartition("@")[2]:
             raise bad("redis+unix:// takes no host; write redis+unix:///path/to/redis.sock")
@@ -164,6 +216,44 @@ def parse_uri(uri):
         host=host, port=port, path=None, db=db or 0, username=username,
         password=password, connect_timeout=timeout,
     )
+
+
+def _sentinel_address(parts, query, db, username, password, timeout, bad):
+    """The :class:`SentinelAddress` of a ``redis+sentinel://`` URI's parts."""
+    hosts = parts.netloc.rpartition("@")[2]
+    if not hosts:
+        raise bad("name at least one sentinel: redis+sentinel://host:port/mastername")
+    sentinels = []
+    for item in hosts.split(","):
+        sentinels.append(_sentinel(item, bad))
+    name, _, rest = parts.path[1:].partition("/")
+    name = unquote(name)
+    if not name:
+        raise bad("the master name is missing: redis+sentinel://host:port/mastername")
+    if rest:
+        value = _db_number(rest, bad)
+        if db is not None and value != db:
+            raise bad("conflicting database numbers")
+        db = value
+    return SentinelAddress(
+        sentinels=tuple(sentinels), master_name=name, db=db or 0, username=username,
+        password=password, sentinel_password=query.get("sentinel_password"),
+        connect_timeout=timeout,
+    )
+
+
+def _sentinel(item, bad):
+    """``(host, port)`` of one ``host[:port]`` of a sentinel list (IPv6 in brackets)."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\w*))?|([^:\[\]]+)(?::(\w*))?", item)
+    if match is None:
+        raise bad(f"cannot read sentinel address {item!r}: write host:port")
+    host = match[1] or match[3]
+    port = match[2] if match[1] else match[4]
+    if port is None:
+        return host, DEFAULT_SENTINEL_PORT
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise bad(f"sentinel {item!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
 
 
 def _db_number(text, bad):

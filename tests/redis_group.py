@@ -1,0 +1,145 @@
+"""Groups of redis-server processes the tests start on free ports of 127.0.0.1 and stop by
+process id: a Sentinel group (a master, replicas, sentinels) and a Cluster.
+
+The binaries are the system's ``redis-server`` (as the embedded store picks it, see
+:func:`zaqar_tw.storage.embedded.find_redis_server`) and the ``redis-cli`` beside it.
+"""
+
+import os
+import subprocess
+
+from tests.processes import Process, free_port
+from tests.waiting import wait_until
+from zaqar_tw.storage.embedded import find_redis_server
+
+MASTER_NAME = "mymaster"
+
+
+def redis_server():
+    """The ``redis-server`` binary the tests run."""
+    return find_redis_server()
+
+
+def redis_cli():
+    """The ``redis-cli`` beside :func:`redis_server` (else the one on ``PATH``)."""
+    beside = os.path.join(os.path.dirname(redis_server()), "redis-cli")
+    return beside if os.access(beside, os.X_OK) else "redis-cli"
+
+
+def cli(port, *args, timeout=10):
+    """Run one ``redis-cli`` command against ``127.0.0.1:port``.
+
+    :returns: its output, stripped.
+    """
+    done = subprocess.run(
+        [redis_cli(), "-h", "127.0.0.1", "-p", str(port), *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    return done.stdout.strip()
+
+
+class RedisNode(Process):
+    """One ``redis-server`` (or sentinel) on a free port, in its own directory, without
+    persistence; its output goes to ``redis.log`` there."""
+
+    def __init__(self, workdir, *args, config_text=None):
+        os.makedirs(workdir, exist_ok=True)
+        self.workdir = workdir
+        self.port = free_port()
+        argv = [redis_server()]
+        if config_text is not None:
+            path = os.path.join(workdir, "redis.conf")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(config_text)
+            argv.append(path)
+        argv += [
+            "--port", str(self.port), "--bind", "127.0.0.1", "--dir", workdir,
+            "--save", "", "--appendonly", "no", "--daemonize", "no", *args,
+        ]
+        super().__init__(argv, os.path.join(workdir, "redis.log"), cwd=workdir)
+
+    async def start(self, timeout=20):
+        """Start it and wait until it answers PING."""
+        self.spawn()
+
+        def answers():
+            if self.exited():
+                raise AssertionError(f"redis-server exited:\n{self.log_tail()}")
+            return cli(self.port, "PING") == "PONG"
+
+        await wait_until(answers, timeout, f"redis-server on port {self.port}")
+        return self
+
+
+SENTINEL_CONFIG = """\
+sentinel monitor {name} 127.0.0.1 {master} 2
+sentinel down-after-milliseconds {name} 1000
+sentinel failover-timeout {name} 4000
+sentinel parallel-syncs {name} 1
+"""
+
+
+class SentinelGroup:
+    """A master, ``replicas`` replicas and three sentinels watching them under
+    :data:`MASTER_NAME` (quorum 2, a master silent for 1 s is down).
+
+    :ivar uri: the ``redis+sentinel://`` URI of the group.
+    """
+
+    def __init__(self, workdir, replicas=1):
+        self.master = RedisNode(os.path.join(workdir, "master"))
+        self.replicas = [
+            RedisNode(os.path.join(workdir, f"replica{i}")) for i in range(replicas)
+        ]
+        self.sentinels = []
+        for i in range(3):
+            directory = os.path.join(workdir, f"sentinel{i}")
+            os.makedirs(directory, exist_ok=True)
+            config = SENTINEL_CONFIG.format(name=MASTER_NAME, master=self.master.port)
+            self.sentinels.append(RedisNode(directory, "--sentinel", config_text=config))
+        where = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        self.uri = f"redis+sentinel://{where}/{MASTER_NAME}"
+
+    @property
+    def processes(self):
+        return [self.master, *self.replicas, *self.sentinels]
+
+    async def start(self, timeout=30):
+        """Start every process; wait until the replicas are in sync and every sentinel knows
+        them all."""
+        await self.master.start()
+        for replica in self.replicas:
+            await replica.start()
+            cli(replica.port, "REPLICAOF", "127.0.0.1", self.master.port)
+        for sentinel in self.sentinels:
+            await sentinel.start()
+
+        def settled():
+            for replica in self.replicas:
+                if "master_link_status:up" not in cli(replica.port, "INFO", "replication"):
+                    return False
+            for sentinel in self.sentinels:
+                facts = cli(sentinel.port, "SENTINEL", "MASTER", MASTER_NAME).split("\n")
+                pairs = dict(zip(facts[::2], facts[1::2]))
+                if (pairs.get("num-slaves") != str(len(self.replicas))
+                        or pairs.get("num-other-sentinels") != "2"):
+                    return False
+            return True
+
+        await wait_until(settled, timeout, "the sentinel group to settle", step=0.2)
+        return self
+
+    def master_port(self):
+        """The port of the master the first live sentinel names, or ``None``."""
+        for sentinel in self.sentinels:
+            if sentinel.exited():
+                continue
+            reply = cli(sentinel.port, "SENTINEL", "get-master-addr-by-name", MASTER_NAME)
+            if reply:
+                return int(reply.split()[-1])
+        return None
+
+    async def stop(self):
+        """Kill every process of the group (by pid)."""
+        for process in self.processes:
+            await process.kill()
