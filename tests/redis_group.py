@@ -143,3 +143,68 @@ class SentinelGroup:
         """Kill every process of the group (by pid)."""
         for process in self.processes:
             await process.kill()
+
+
+class RedisCluster:
+    """A Redis Cluster of ``masters`` masters, each with ``replicas`` replicas, made with
+    ``redis-cli --cluster create``; a node silent for 2 s is failed over.
+
+    :ivar uri: the ``redis+cluster://`` URI naming every node.
+    """
+
+    def __init__(self, workdir, masters=3, replicas=0):
+        self.workdir = workdir
+        self.nodes = []
+        for i in range(masters * (1 + replicas)):
+            directory = os.path.join(workdir, f"node{i}")
+            self.nodes.append(RedisNode(
+                directory, "--cluster-enabled", "yes", "--cluster-port", str(free_port()),
+                "--cluster-config-file", os.path.join(directory, "nodes.conf"),
+                "--cluster-node-timeout", "2000",
+            ))
+        self.replicas = replicas
+        self.uri = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    async def start(self, timeout=60):
+        """Start every node, make the cluster, and wait until every node says it is ok."""
+        for node in self.nodes:
+            await node.start()
+        done = subprocess.run(
+            [redis_cli(), "--cluster", "create",
+             *(f"127.0.0.1:{n.port}" for n in self.nodes),
+             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"redis-cli --cluster create failed:\n{done.stdout}"
+                                 f"{done.stderr}")
+        await wait_until(self._ok, timeout, "the cluster to be ok", step=0.2)
+        return self
+
+    def _ok(self):
+        return all("cluster_state:ok" in cli(n.port, "CLUSTER", "INFO")
+                   for n in self.nodes if not n.exited())
+
+    def owner(self, key):
+        """The node that serves ``key`` now (asking a live node for the slot's master)."""
+        live = next(n for n in self.nodes if not n.exited())
+        slot = int(cli(live.port, "CLUSTER", "KEYSLOT", key))
+        for line in cli(live.port, "CLUSTER", "NODES").splitlines():
+            fields = line.split()
+            if "master" not in fields[2] or "fail" in fields[2]:
+                continue
+            for part in fields[8:]:
+                start, _, end = part.partition("-")
+                if start.isdigit() and int(start) <= slot <= int(end or start):
+                    port = int(fields[1].split(":")[1].split("@")[0])
+                    return next(n for n in self.nodes if n.port == port), fields[0], slot
+        raise AssertionError(f"no master serves slot {slot}")
+
+    def node_id(self, node):
+        """The cluster id of ``node``."""
+        return cli(node.port, "CLUSTER", "MYID")
+
+    async def stop(self):
+        """Kill every node (by pid)."""
+        for node in self.nodes:
+            await node.kill()

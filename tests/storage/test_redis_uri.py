@@ -2,7 +2,13 @@
 
 import pytest
 
-from zaqar_tw.storage.redis.uri import RedisAddress, SentinelAddress, parse_uri, redact
+from zaqar_tw.storage.redis.uri import (
+    ClusterAddress,
+    RedisAddress,
+    SentinelAddress,
+    parse_uri,
+    redact,
+)
 
 
 @pytest.mark.parametrize(
@@ -59,6 +65,16 @@ def test_sentinel_accepted(uri, expected):
     assert address.follows_master and not parse_uri("redis://h").follows_master
 
 
+def test_cluster_accepted():
+    """The Cluster form names nodes to learn the map from (6379 by default)."""
+    address = parse_uri("redis+cluster://:pw@h1:7000,h2?socket_timeout=3")
+    assert address == ClusterAddress((("h1", 7000), ("h2", 6379)), password="pw",
+                                     connect_timeout=3.0)
+    assert address.node("h3", 7001) == RedisAddress("h3", 7001, password="pw",
+                                                    connect_timeout=3.0)
+    assert str(address) == "cluster of h1:7000,h2:6379"
+
+
 def test_sentinel_texts_hide_passwords():
     """Neither the master's nor the sentinels' password shows in texts."""
     uri = "redis+sentinel://:pw@h:1/m?sentinel_password=spw"
@@ -71,9 +87,13 @@ def test_sentinel_texts_hide_passwords():
     "uri, problem",
     [
         ("redis+sentinel://h:26379", "master name is missing"),
-        ("redis+sentinel:///m", "at least one sentinel"),
+        ("redis+sentinel:///m", "at least one host"),
         ("redis+sentinel://h:x/m", "port must be a number"),
-        ("redis+sentinel://h:1,,h:2/m", "cannot read sentinel address ''"),
+        ("redis+sentinel://h:1,,h:2/m", "cannot read host address ''"),
+        ("redis+cluster://h:1/2", "only database 0"),
+        ("redis+cluster://h:1?db=1", "only database 0"),
+        ("redis+cluster://", "at least one host"),
+        ("redis+cluster://h:0", "port must be"),
         ("redis+sentinel://h/m/x", "database"),
         ("redis+sentinel://h/m/1?db=2", "conflicting"),
         ("redis+sentinel://h/m?dbid=1&sentinel_password=a&x=1", "unknown parameter 'x'"),

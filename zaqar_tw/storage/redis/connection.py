@@ -29,11 +29,12 @@ import txredisapi
 from twisted.application.internet import ClientService
 from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
-from twisted.python.failure import Failure
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from zaqar_tw.errors import StoreUnavailable, WriteNotReplicated
@@ -342,7 +343,7 @@ class RedisConnection:
         d = self._send(args)
         if self._wait_replicas and args[0].upper() in WRITE_COMMANDS:
             d = self._replicated(d)
-        return d.addErrback(self._unavailable, args[0])
+        return d.addErrback(self.unavailable, args[0])
 
     def run(self, script, keys, args):
         """Run a script with ``EVALSHA``, falling back to ``EVAL`` if the server lacks it.
@@ -351,6 +352,24 @@ class RedisConnection:
             ``writes`` is followed by ``WAIT`` as :meth:`execute` says.
         :returns: Deferred firing with the script's reply; fails as :meth:`execute` does.
         """
+        d = self.send_script(script, keys, args)
+        if self._wait_replicas and script.writes:
+            d = self._replicated(d)
+        return d.addErrback(self.unavailable, script.name)
+
+    # The steps of execute and run, for a router that redirects between them (Cluster).
+
+    def send_command(self, args):
+        """Send one command as is.
+
+        :returns: Deferred firing with the reply; an error reply fails it with
+            ``txredisapi.ResponseError``, and no connection with :class:`StoreUnavailable`.
+        """
+        return self._send(args)
+
+    def send_script(self, script, keys, args):
+        """Send ``EVALSHA`` (``EVAL`` when the server lacks the script), as
+        :meth:`send_command` does."""
         numkeys = len(keys)
         d = self._send_encoded(b"*%d\r\n%s%s" % (
             3 + numkeys + len(args), _script_head(script.sha, tuple(keys)),
@@ -363,10 +382,14 @@ class RedisConnection:
                 return failure
             return self._send(("EVAL", script.source, numkeys, *keys, *args))
 
-        d.addErrback(missing)
-        if self._wait_replicas and script.writes:
-            d = self._replicated(d)
-        return d.addErrback(self._unavailable, script.name)
+        return d.addErrback(missing)
+
+    def confirmed(self, sent, writes):
+        """:returns: ``sent`` (a Deferred of this reactor turn's command), followed by
+        ``WAIT`` when it ``writes`` and the connection waits for replicas."""
+        if self._wait_replicas and writes:
+            return self._replicated(sent)
+        return sent
 
     def ping(self):
         """:returns: Deferred firing with whether the server answers a PING."""
@@ -425,7 +448,7 @@ class RedisConnection:
                 raise WriteNotReplicated(wanted, replicas, timeout / 1000)
 
         d = self._send(("WAIT", wanted, timeout)).addCallback(counted)
-        d.addErrback(self._unavailable, "WAIT")
+        d.addErrback(self.unavailable, "WAIT")
 
         def tell(result):
             for confirmed in batch:
@@ -436,7 +459,9 @@ class RedisConnection:
 
         d.addBoth(tell)
 
-    def _unavailable(self, failure, what):
+    def unavailable(self, failure, what):
+        """The errback turning a failure of ``what`` into :class:`StoreUnavailable` (and
+        noticing a master that is no master any more)."""
         if failure.check(StoreUnavailable):
             return failure
         if failure.check(txredisapi.RedisError):
@@ -583,6 +608,57 @@ class RedisConnection:
         if self._pinger.running:
             self._pinger.stop()
         self._pong(self._ping_deadline)
+
+
+class _Question:
+    """The owner of a connection that sends a few commands, collects the replies, hangs up."""
+
+    def __init__(self, where, commands):
+        self._address = where
+        self._commands = commands
+        self.replies = defer.Deferred()
+
+    def _handshake(self, protocol):
+        d = gather(*[protocol.execute_command(*c) for c in self._commands])
+
+        def hang_up(result):
+            protocol.transport.loseConnection()
+            if not self.replies.called:
+                self.replies.callback(result)
+
+        def failed(failure):
+            protocol.transport.abortConnection()
+            if not self.replies.called:
+                self.replies.errback(failure)
+
+        d.addCallbacks(hang_up, failed)
+
+    def _lost(self, protocol, reason):
+        if not self.replies.called:
+            self.replies.errback(reason)
+
+
+async def ask(reactor, host, port, commands, timeout):
+    """Send ``commands`` to the Redis server (or sentinel) at ``host:port`` on a connection of
+    their own.
+
+    :returns: the list of replies.
+    :raises Exception: the connection failed, a reply was an error, or ``timeout`` seconds
+        passed.
+    """
+    question = _Question(f"{host}:{port}", commands)
+    factory = _ProtocolFactory(question, reactor)
+    endpoint = HostnameEndpoint(reactor, host, port, timeout=timeout)
+    connecting = endpoint.connect(factory)
+    connecting.addTimeout(timeout, reactor)
+    protocol = await connecting
+    replies = question.replies
+    replies.addTimeout(timeout, reactor)
+    try:
+        return await replies
+    finally:
+        if protocol.transport is not None and protocol.connected:
+            protocol.transport.abortConnection()
 
 
 def _cause(failure):

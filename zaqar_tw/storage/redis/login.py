@@ -11,7 +11,7 @@ plain blocking socket, bounded by a short timeout.
 import socket
 
 from zaqar_tw.storage.redis.connection import encode_arguments
-from zaqar_tw.storage.redis.uri import RedisAddress, parse_uri
+from zaqar_tw.storage.redis.uri import ClusterAddress, RedisAddress, parse_uri
 
 #: Seconds the whole login may take; a slower server is treated as unreachable.
 TIMEOUT = 2.0
@@ -34,10 +34,17 @@ def check_login(uri, timeout=TIMEOUT):
     :raises ValueError: the URI does not parse.
     """
     address = parse_uri(uri)
+    if isinstance(address, ClusterAddress):
+        return any(_check(address.node(*seed), timeout) for seed in address.seeds)
     if address.follows_master:
         address = _master_of(address, timeout)
         if address is None:
             return False
+    return _check(address, timeout)
+
+
+def _check(address, timeout):
+    """:func:`check_login` on one server's :class:`RedisAddress`."""
     commands = []
     if address.password is not None:
         user = (address.username,) if address.username else ()

@@ -18,7 +18,6 @@ from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.error import ConnectError
 from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -29,57 +28,6 @@ log = Logger()
 
 #: The channel on which sentinels announce a new master.
 SWITCH_CHANNEL = "+switch-master"
-
-
-class _Question:
-    """The owner of a connection that sends a few commands, collects the replies, hangs up."""
-
-    def __init__(self, where, commands):
-        self._address = where
-        self._commands = commands
-        self.replies = defer.Deferred()
-
-    def _handshake(self, protocol):
-        d = _connection.gather(*[protocol.execute_command(*c) for c in self._commands])
-
-        def hang_up(result):
-            protocol.transport.loseConnection()
-            if not self.replies.called:
-                self.replies.callback(result)
-
-        def failed(failure):
-            protocol.transport.abortConnection()
-            if not self.replies.called:
-                self.replies.errback(failure)
-
-        d.addCallbacks(hang_up, failed)
-
-    def _lost(self, protocol, reason):
-        if not self.replies.called:
-            self.replies.errback(reason)
-
-
-async def ask(reactor, host, port, commands, timeout):
-    """Send ``commands`` to the Redis server (or sentinel) at ``host:port`` on a connection of
-    their own.
-
-    :returns: the list of replies.
-    :raises Exception: the connection failed, a reply was an error, or ``timeout`` seconds
-        passed.
-    """
-    question = _Question(host_port(host, port), commands)
-    factory = _connection._ProtocolFactory(question, reactor)
-    endpoint = HostnameEndpoint(reactor, host, port, timeout=timeout)
-    connecting = endpoint.connect(factory)
-    connecting.addTimeout(timeout, reactor)
-    protocol = await connecting
-    replies = question.replies
-    replies.addTimeout(timeout, reactor)
-    try:
-        return await replies
-    finally:
-        if protocol.transport is not None and protocol.connected:
-            protocol.transport.abortConnection()
 
 
 def _auth(password):
@@ -135,7 +83,7 @@ class SentinelEndpoint:
                 ("SENTINEL", "get-master-addr-by-name", address.master_name)
             ]
             try:
-                replies = await ask(
+                replies = await _connection.ask(
                     self._reactor, *sentinel, commands, address.connect_timeout
                 )
             except Exception as exc:

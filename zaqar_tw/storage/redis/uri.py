@@ -6,11 +6,14 @@ Accepted forms (anything else raises :class:`ValueError` naming the URI)::
     redis+unix:///path/to/redis.sock[?db=N][&password=P][&socket_timeout=S]
     redis+sentinel://[[user]:password@]host1[:port1][,host2[:port2]...]/mastername[/db]
         [?sentinel_password=P][&socket_timeout=S]
+    redis+cluster://[[user]:password@]host1[:port1][,host2[:port2]...][?socket_timeout=S]
 
 ``dbid`` is the spelling Zaqar writes; ``db`` is accepted in all forms, as is ``password``
 in the query.  ``socket_timeout`` (seconds) bounds each connection attempt.  In the Sentinel
 form the hosts are the sentinels (port 26379 by default), the password is the master's, and
-``sentinel_password`` the sentinels' own, if they ask for one.
+``sentinel_password`` the sentinels' own, if they ask for one.  In the Cluster form the
+hosts are nodes to learn the cluster's map from (port 6379 by default); a cluster has only
+database 0.
 """
 
 import re
@@ -120,6 +123,36 @@ def redact(uri):
     return _QUERY_PASSWORD.sub(r"\1***", uri)
 
 
+@dataclass(frozen=True)
+class ClusterAddress:
+    """A Redis Cluster, known by a few of its nodes, and how to log in to its nodes.
+
+    :ivar seeds: the ``(host, port)`` of each node to ask for the cluster's map, in order.
+    :ivar username: the ACL user name for ``AUTH``, or ``None``.
+    :ivar password: the nodes' password, or ``None``.
+    :ivar connect_timeout: seconds one connection attempt may take.
+    """
+
+    seeds: tuple
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    db = 0
+    follows_master = False
+
+    def node(self, host, port):
+        """:returns: the :class:`RedisAddress` of the node at ``host:port``."""
+        return RedisAddress(
+            host=host, port=port, username=self.username, password=self.password,
+            connect_timeout=self.connect_timeout,
+        )
+
+    def __str__(self):
+        """The address for log lines and error texts (never a password)."""
+        return "cluster of " + ",".join(host_port(host, port) for host, port in self.seeds)
+
+
 def parse_uri(uri):
     """Parse a Redis store URI.
 
@@ -139,11 +172,12 @@ def parse_uri(uri):
     def bad(problem):
         return ValueError(f"Invalid Redis store URI {redact(uri)!r}: {problem}")
 
-    if scheme not in ("redis", "redis+unix", "redis+sentinel"):
+    if scheme not in ("redis", "redis+unix", "redis+sentinel", "redis+cluster"):
         raise ValueError(
             f"Unsupported Redis store URI {redact(uri)!r}: expected "
-            "redis://[:password@]host[:port][/db], redis+unix:///path.sock?db=N or "
-            "redis+sentinel://host1:port1,host2:port2/mastername[/db]"
+            "redis://[:password@]host[:port][/db], redis+unix:///path.sock?db=N, "
+            "redis+sentinel://host1:port1,host2:port2/mastername[/db] or "
+            "redis+cluster://host1:port1,host2:port2"
         )
     if parts.fragment:
         raise bad("a fragment (#...) is not allowed")
@@ -189,6 +223,13 @@ def parse_uri(uri):
 
     if scheme == "redis+sentinel":
         return _sentinel_address(parts, query, db, username, password, timeout, bad)
+    if scheme == "redis+cluster":
+        if parts.path not in ("", "/") or db:
+            raise bad("a cluster has only database 0: write redis+cluster://host:port,...")
+        return ClusterAddress(
+            seeds=_hosts(parts, DEFAULT_PORT, bad), username=username, password=password,
+            connect_timeout=timeout,
+        )
 
     if scheme == "redis+unix":
         if parts.netloc.rpartition("@")[2]:
@@ -220,12 +261,7 @@ def parse_uri(uri):
 
 def _sentinel_address(parts, query, db, username, password, timeout, bad):
     """The :class:`SentinelAddress` of a ``redis+sentinel://`` URI's parts."""
-    hosts = parts.netloc.rpartition("@")[2]
-    if not hosts:
-        raise bad("name at least one sentinel: redis+sentinel://host:port/mastername")
-    sentinels = []
-    for item in hosts.split(","):
-        sentinels.append(_sentinel(item, bad))
+    sentinels = _hosts(parts, DEFAULT_SENTINEL_PORT, bad)
     name, _, rest = parts.path[1:].partition("/")
     name = unquote(name)
     if not name:
@@ -242,18 +278,27 @@ def _sentinel_address(parts, query, db, username, password, timeout, bad):
     )
 
 
-def _sentinel(item, bad):
-    """``(host, port)`` of one ``host[:port]`` of a sentinel list (IPv6 in brackets)."""
-    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\w*))?|([^:\[\]]+)(?::(\w*))?", item)
-    if match is None:
-        raise bad(f"cannot read sentinel address {item!r}: write host:port")
-    host = match[1] or match[3]
-    port = match[2] if match[1] else match[4]
-    if port is None:
-        return host, DEFAULT_SENTINEL_PORT
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise bad(f"sentinel {item!r}: the port must be a number from 1 to 65535")
-    return host, int(port)
+def _hosts(parts, default_port, bad):
+    """The ``(host, port)`` of each ``host[:port]`` of a URI's comma-separated host list
+    (IPv6 in brackets)."""
+    hosts = parts.netloc.rpartition("@")[2]
+    if not hosts:
+        raise bad(f"name at least one host: {parts.scheme}://host:port,...")
+    found = []
+    for item in hosts.split(","):
+        match = re.fullmatch(
+            r"\[([0-9A-Fa-f:.]+)\](?::(\w*))?|([^:\[\]]+)(?::(\w*))?", item
+        )
+        if match is None:
+            raise bad(f"cannot read host address {item!r}: write host:port")
+        host = match[1] or match[3]
+        port = match[2] if match[1] else match[4]
+        if port is None:
+            port = default_port
+        elif not port.isdigit() or not 0 < int(port) < 65536:
+            raise bad(f"host {item!r}: the port must be a number from 1 to 65535")
+        found.append((host, int(port)))
+    return tuple(found)
 
 
 def _db_number(text, bad):
