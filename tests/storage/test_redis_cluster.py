@@ -1,0 +1,153 @@
+"""The Redis store on a Redis Cluster the test starts: routing by hash tag, a queue's slot
+moved to another master under load (MOVED, ASK, TRYAGAIN followed, nothing lost, no 503),
+and a killed master replaced by its replica.  The contract suite runs on a cluster too (the
+``redis-cluster`` store of ``conftest.py``)."""
+
+import uuid
+
+import pytest_twisted
+from twisted.internet.defer import Deferred, gatherResults
+
+from tests.redis_group import RedisCluster, cli
+from tests.waiting import pause, wait_until
+from zaqar_tw.errors import StoreUnavailable
+from zaqar_tw.storage.redis.cluster import key_slot
+from zaqar_tw.storage.redis.keys import queue_index_key, queue_keys
+from zaqar_tw.storage.redis.store import RedisStorage
+
+
+def _reactor():
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def test_key_slot_follows_the_hash_tag():
+    """Slots are Redis's: CRC16 of the hash tag, else of the whole key."""
+    assert key_slot("foo") == 12182
+    assert key_slot("{user1000}.following") == key_slot("{user1000}.followers") == 3443
+    assert key_slot(b"foo{}{bar}") == key_slot("foo{}{bar}") != key_slot("bar")
+    keys = queue_keys("p", "q")
+    assert len({key_slot(key) for key in keys}) == 1
+    assert key_slot(queue_index_key("p")) == key_slot("{p}")
+
+
+async def _load(storage, project, queue, posted, failures, stop):
+    """Post, claim and delete on ``queue`` until ``stop()``; note the ids of the messages
+    posted and never deleted in ``posted``, every failure in ``failures``."""
+    n = 0
+    while not stop():
+        n += 1
+        try:
+            ids, _ = await storage.messages.post(
+                project, queue, [{"ttl": 3600, "body": {"n": n}}], "c")
+            posted.update(ids)
+            if n % 5 == 0:
+                claim_id, claimed = await storage.claims.create(project, queue, 60, 60, 1)
+                for message in claimed:
+                    await storage.messages.delete(project, queue, message["id"], claim_id)
+                    posted.discard(message["id"])
+        except Exception as exc:
+            failures.append(exc)
+            await pause(0.01)
+
+
+def _move_slot(cluster, slot, source, target):
+    """Migrate ``slot`` from node ``source`` to node ``target`` the way ``redis-cli
+    --cluster reshard`` does: IMPORTING/MIGRATING, MIGRATE the keys in batches, then
+    SETSLOT NODE on every master."""
+    source_id, target_id = cluster.node_id(source), cluster.node_id(target)
+    assert cli(target.port, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id) == "OK"
+    assert cli(source.port, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id) == "OK"
+    moved = 0
+    while True:
+        keys = cli(source.port, "CLUSTER", "GETKEYSINSLOT", slot, 3).split()
+        if not keys:
+            break
+        reply = cli(source.port, "MIGRATE", "127.0.0.1", target.port, "", 0, 5000,
+                    "KEYS", *keys)
+        assert reply == "OK", reply
+        moved += len(keys)
+    for node in cluster.nodes:
+        cli(node.port, "CLUSTER", "SETSLOT", slot, "NODE", target_id)
+    return moved
+
+
+@pytest_twisted.ensureDeferred
+async def test_moving_a_queues_slot_under_load_loses_nothing(tmp_path):
+    """A queue under load (posts, claims, deletes) has its slot migrated to another master:
+    every operation succeeds (no StoreUnavailable, so no 503), and every message posted and
+    not deleted is then read from the new master."""
+    cluster = RedisCluster(str(tmp_path))
+    await cluster.start()
+    storage = RedisStorage(_reactor(), cluster.uri)
+    project, queue = uuid.uuid4().hex, "moving"
+    try:
+        await storage.connect()
+        source, _, slot = cluster.owner(queue_keys(project, queue)[0])
+        target = next(n for n in cluster.nodes if n is not source)
+        posted, failures, done = set(), [], [False]
+        loaders = gatherResults([
+            Deferred.fromCoroutine(
+                _load(storage, project, queue, posted, failures, lambda: done[0]))
+            for _ in range(4)
+        ], consumeErrors=True)
+        await wait_until(lambda: len(posted) >= 100, 60, "100 messages before the move")
+        moved = _move_slot(cluster, slot, source, target)
+        assert moved >= 5, "the queue's keys were migrated"
+        assert cluster.owner(queue_keys(project, queue)[0])[0] is target
+        count = len(posted)
+        await wait_until(lambda: len(posted) >= count + 100, 60, "100 messages after")
+        done[0] = True
+        await loaders
+        assert failures == []
+
+        found = []
+        ids = sorted(posted)
+        for start in range(0, len(ids), 50):
+            found += await storage.messages.bulk_get(project, queue, ids[start:start + 50])
+        assert len(found) == len(ids)
+        keys = int(cli(target.port, "CLUSTER", "COUNTKEYSINSLOT", slot))
+        assert keys >= 5 and cli(source.port, "CLUSTER", "COUNTKEYSINSLOT", slot) == "0"
+    finally:
+        await storage.close()
+        await cluster.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_killed_master_is_replaced_by_its_replica(tmp_path):
+    """Three masters with a replica each: the master of a queue is killed under load; posts
+    fail (503) until the cluster promotes its replica, then succeed there, without a new
+    store."""
+    cluster = RedisCluster(str(tmp_path), replicas=1)
+    await cluster.start()
+    storage = RedisStorage(_reactor(), cluster.uri)
+    project, queue = uuid.uuid4().hex, "failing"
+    try:
+        await storage.connect()
+        await wait_until(lambda: _replicas_in_sync(cluster), 30, "replicas in sync")
+        master, _, _ = cluster.owner(queue_keys(project, queue)[0])
+        posted, failures, done = set(), [], [False]
+        loader = Deferred.fromCoroutine(
+            _load(storage, project, queue, posted, failures, lambda: done[0]))
+        await wait_until(lambda: len(posted) >= 50, 60, "50 messages before the kill")
+        await master.kill()
+        await wait_until(lambda: failures, 30, "a failure while the master is down")
+        count = len(posted)
+        await wait_until(lambda: len(posted) >= count + 50, 60,
+                         "50 messages on the promoted replica")
+        done[0] = True
+        await loader
+        assert all(isinstance(f, StoreUnavailable) for f in failures), failures[:3]
+        assert cluster.owner(queue_keys(project, queue)[0])[0] is not master
+    finally:
+        await storage.close()
+        await cluster.stop()
+
+
+def _replicas_in_sync(cluster):
+    replicas = [n for n in cluster.nodes
+                if "role:slave" in cli(n.port, "INFO", "replication")]
+    return len(replicas) == 3 and all(
+        "master_link_status:up" in cli(n.port, "INFO", "replication") for n in replicas
+    )
