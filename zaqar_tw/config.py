@@ -151,7 +151,8 @@ class RedisStoreSection:
     ``uri`` is ``embedded`` (a private redis-server child, the default), or
     ``redis://[:password@]host[:port][/db]`` (also ``?dbid=N``), or
     ``redis+unix:///path.sock?db=N``, or
-    ``redis+sentinel://[:password@]host1:port1,host2:port2/mastername[/db]``.
+    ``redis+sentinel://[:password@]host1:port1,host2:port2/mastername[/db]``, or
+    ``redis+cluster://[:password@]host1:port1,host2:port2``.
     ``wait_replicas`` replicas must confirm each write (``WAIT``) within ``wait_timeout``
     seconds before it is acknowledged; ``0`` acknowledges once the master has it.
     """

@@ -96,7 +96,13 @@ class ClusterConnection:
         )
 
     def run(self, script, keys, args):
-        """Run a script on the master of its first key.  See ``RedisConnection.run``."""
+        """Run a script on the master of its first key (any master for a script without
+        keys).  See ``RedisConnection.run``."""
+        if not keys:
+            node = self._any_node()
+            if node is None:
+                return defer.fail(self._unavailable())
+            return node.run(script, keys, args)
         return self._routed(
             key_slot(keys[0]), lambda node: node.send_script(script, keys, args),
             script.name, script.writes, 0,

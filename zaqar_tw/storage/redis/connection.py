@@ -52,7 +52,11 @@ NOT_MASTER = ("READONLY", "LOADING", "MASTERDOWN")
 
 #: The commands the store sends outside scripts that write (followed by ``WAIT`` when the
 #: store waits for replicas).
-WRITE_COMMANDS = frozenset({"ZADD", "ZREM", "UNLINK", "DEL", "HSET", "HDEL", "SET"})
+WRITE_COMMANDS = frozenset({
+    "ZADD", "ZREM", "ZINCRBY", "UNLINK", "DEL", "HSET", "HSETNX", "HDEL", "HINCRBY", "SET",
+    "SETNX", "INCR", "INCRBY", "SADD", "SREM", "LPUSH", "RPUSH", "LREM", "LTRIM", "XADD",
+    "XDEL", "XTRIM", "EXPIRE", "PEXPIRE",
+})
 
 
 def gather(*deferreds):
