@@ -8,9 +8,11 @@ The binaries are the system's ``redis-server`` (as the embedded store picks it, 
 import os
 import subprocess
 
+import pytest
+
 from tests.processes import Process, free_port
 from tests.waiting import wait_until
-from zaqar_tw.storage.embedded import find_redis_server
+from zaqar_tw.storage.embedded import find_redis_server, redis_version
 
 MASTER_NAME = "mymaster"
 
@@ -166,7 +168,13 @@ class RedisCluster:
         self.uri = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     async def start(self, timeout=60):
-        """Start every node, make the cluster, and wait until every node says it is ok."""
+        """Start every node, make the cluster, and wait until every node says it is ok.
+
+        Skips the test when the ``redis-server`` is older than 7 (no ``--cluster-port``).
+        """
+        if redis_version(redis_server()) < (7, 0, 0):
+            pytest.skip(f"Redis Cluster tests need redis-server 7 or later ({redis_server()} "
+                        "is older)")
         for node in self.nodes:
             await node.start()
         done = subprocess.run(
