@@ -46,19 +46,9 @@ class _Group:
         popen = subprocess.Popen(zb.pinned(self.cpus, argv) if self.cpus else argv,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.processes.append((port, popen))
-        zb.wait_for(lambda: self._answers(port), 20, f"redis-server on port {port}")
+        zb.wait_for(lambda: zb.redis_answers("127.0.0.1", port), 20,
+                    f"redis-server on port {port}")
         return port
-
-    @staticmethod
-    def _answers(port):
-        try:
-            client = zb.Redis("127.0.0.1", port, timeout=2)
-        except OSError:
-            return False
-        try:
-            return client.call("PING") == "PONG"
-        finally:
-            client.close()
 
     @staticmethod
     def call(port, *args):

@@ -204,6 +204,18 @@ class Redis:
         self._sock.close()
 
 
+def redis_answers(host, port):
+    """Whether a Redis at ``host:port`` answers PING."""
+    try:
+        client = Redis(host, port, timeout=2)
+    except OSError:
+        return False
+    try:
+        return client.call("PING") == "PONG"
+    finally:
+        client.close()
+
+
 class RedisTarget:
     """The Redis server the benchmark uses, and the databases it may use there.
 
@@ -227,14 +239,7 @@ class RedisTarget:
             raise SystemExit(f"no Redis answers at {host}:{port}")
 
     def _answers(self):
-        try:
-            client = Redis(self.host, self.port, timeout=2)
-        except OSError:
-            return False
-        try:
-            return client.call("PING") == "PONG"
-        finally:
-            client.close()
+        return redis_answers(self.host, self.port)
 
     def _start_private(self, cpus):
         binary = shutil.which("redis-server")

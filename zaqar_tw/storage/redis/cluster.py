@@ -234,6 +234,8 @@ class ClusterConnection:
                 problems.append(f"{host_port(*where)}: {str(exc).rstrip('.') or type(exc)}")
                 continue
             ranges = replies[-1]
+            if self._closing:
+                return False
             if not ranges:
                 problems.append(f"{host_port(*where)}: no slot is served")
                 continue
