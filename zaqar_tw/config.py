@@ -106,6 +106,7 @@ class WebsocketSection:
     auto_ping_timeout: float = _opt(10.0, minimum=0.0)
     max_write_buffer: int = _opt(262144, minimum=1)
     max_connections: int = _opt(0, minimum=0)
+    max_connections_per_address: int = _opt(0, minimum=0)
 
 
 @dataclass

@@ -2,48 +2,26 @@
 a request's headers and body that trickling bytes do not extend, and caps on connections
 overall and per client address, each answered in the error format."""
 
-import json
 
 import pytest
 import pytest_twisted
 
+from tests.raw import http_error, raw_connection
 from tests.waiting import pause, wait_until
 
 WSGI = "drivers:transport:wsgi"
 
 
 async def _connect(api):
-    """A raw TCP connection to the service: ``.received`` bytes, ``.closed`` Deferred."""
-    from twisted.internet import reactor
-    from twisted.internet.defer import Deferred
-    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-    from twisted.internet.protocol import Protocol
-
-    class Raw(Protocol):
-        def __init__(self):
-            self.received = b""
-            self.closed = Deferred()
-
-        def dataReceived(self, data):
-            self.received += data
-
-        def connectionLost(self, reason):
-            self.closed.callback(None)
-
+    """A raw TCP connection to the service's REST API."""
     host, port = api.url.rsplit("/", 1)[1].split(":")
-    return await connectProtocol(TCP4ClientEndpoint(reactor, host, int(port)), Raw())
-
-
-def _error(raw):
-    """``(status, decoded JSON body)`` of a raw HTTP response."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
+    return await raw_connection(host, port)
 
 
 async def _assert_timed_out(connection, part):
     """The connection is closed after a 408 saying which part of the request was late."""
     await wait_until(lambda: connection.closed.called, timeout=5, what="the slow client closed")
-    assert _error(connection.received) == (
+    assert http_error(connection.received) == (
         408, {"title": "Request timeout",
               "description": f"The request's {part} did not arrive in time."})
 
@@ -113,7 +91,7 @@ async def test_connections_per_address_are_capped(api):
     held = [await _connect(api) for _ in range(3)]
     refused = await _connect(api)
     await wait_until(lambda: refused.closed.called, timeout=5, what="the refusal")
-    status, body = _error(refused.received)
+    status, body = http_error(refused.received)
     assert status == 503 and body["title"] == "Service Unavailable"
     assert "at most 3 connections from one address" in body["description"]
     assert b"Retry-After: 1" in refused.received
@@ -133,7 +111,7 @@ async def test_connections_are_capped_overall(api):
     held = [await _connect(api) for _ in range(2)]
     refused = await _connect(api)
     await wait_until(lambda: refused.closed.called, timeout=5, what="the refusal")
-    status, body = _error(refused.received)
+    status, body = http_error(refused.received)
     assert status == 503 and "at most 2 connections at once" in body["description"]
     for connection in held:
         connection.transport.loseConnection()

@@ -13,6 +13,7 @@ from zaqar_tw.context import RequestContext
 from zaqar_tw.errors import Unauthorized
 from zaqar_tw.interfaces import IAuthenticator
 
+from tests.raw import http_error, raw_connection
 from tests.waiting import pause, wait_until
 
 TIMEOUT = 30
@@ -234,6 +235,31 @@ async def test_connections_over_the_limit_are_refused(ws_server):
     with pytest.raises(Exception):
         await ws_server.connect()
     assert await first.ok("queue_list") == {"queues": []}
+
+
+@pytest.mark.zaqar_config(
+    ("drivers:transport:websocket", "max_connections_per_address", "2"))
+@pytest_twisted.ensureDeferred
+async def test_connections_per_address_are_capped(ws_server):
+    """Past max_connections_per_address from one address, a connection is answered 503 in
+    the error format before its handshake and closed; once one closes, a new one is served."""
+    first = await ws_server.connect()
+    second = await ws_server.connect()
+    refused = await raw_connection("127.0.0.1", ws_server.port.getHost().port)
+    refused.transport.write(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await wait_until(lambda: refused.closed.called, timeout=5, what="the refusal")
+    status, body = http_error(refused.received)
+    assert status == 503 and body["title"] == "Service Unavailable"
+    assert "at most 2 connections from one address" in body["description"]
+    assert b"Retry-After: 1" in refused.received
+    assert await second.ok("queue_list") == {"queues": []}
+    await first.close()
+    third = await ws_server.connect()
+    assert await third.ok("queue_list") == {"queues": []}
 
 
 @pytest_twisted.ensureDeferred

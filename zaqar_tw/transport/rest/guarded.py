@@ -19,11 +19,13 @@ injected clock, so a request pays for no timer of its own.
 
 import resource
 
-import orjson
 from twisted.internet.task import LoopingCall
-from twisted.internet.protocol import Protocol
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Site
+
+from zaqar_tw.transport.refusal import (
+    AddressCount, Refusal, error_response, per_address_refusal,
+)
 
 FD_RESERVE = 64  # descriptors kept for the store, logs, the WebSocket side and refusals
 CHECK_INTERVAL = 1.0
@@ -37,15 +39,6 @@ def automatic_max_connections():
     if soft == resource.RLIM_INFINITY:
         soft = 1 << 20
     return max(1, soft - FD_RESERVE)
-
-
-def error_response(status, reason, title, description, headers=b""):
-    """A whole HTTP/1.1 response carrying a JSON error body, that closes the connection."""
-    body = orjson.dumps({"title": title, "description": description})
-    return (
-        b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-        b"Connection: close\r\n%s\r\n%s" % (status, reason, len(body), headers, body)
-    )
 
 
 class GuardedChannel(HTTPChannel):
@@ -92,20 +85,6 @@ class GuardedChannel(HTTPChannel):
         self.transport.loseConnection()
 
 
-class _Refusal(Protocol):
-    """Answers a connection past a cap with 503 and closes it."""
-
-    def __init__(self, reason):
-        self._reason = reason
-
-    def connectionMade(self):
-        self.transport.write(error_response(
-            503, b"Service Unavailable", "Service Unavailable", self._reason,
-            b"Retry-After: 1\r\n",
-        ))
-        self.transport.loseConnection()
-
-
 class GuardedSite(Site):
     """A :class:`~twisted.web.server.Site` of :class:`GuardedChannel` connections, with the
     deadlines and caps of the module.
@@ -124,9 +103,8 @@ class GuardedSite(Site):
         self.header_timeout = limits.header_timeout
         self.body_timeout = limits.body_timeout
         self.max_connections = limits.max_connections or automatic_max_connections()
-        self.max_per_address = limits.max_connections_per_address
         self.channels = set()
-        self._per_address = {}
+        self._per_address = AddressCount(limits.max_connections_per_address)
         self._checker = LoopingCall(self.check_deadlines)
         self._checker.clock = self.clock
 
@@ -143,26 +121,19 @@ class GuardedSite(Site):
     def buildProtocol(self, addr):
         host = getattr(addr, "host", None)
         if len(self.channels) >= self.max_connections:
-            return _Refusal(f"This server serves at most {self.max_connections} "
-                            "connections at once; retry later.")
-        if self.max_per_address and self._per_address.get(host, 0) >= self.max_per_address:
-            return _Refusal(f"This server serves at most {self.max_per_address} connections "
-                            "from one address at once; retry later.")
+            return Refusal(f"This server serves at most {self.max_connections} "
+                           "connections at once; retry later.")
+        if self._per_address.full(host):
+            return per_address_refusal(self._per_address.cap)
         channel = super().buildProtocol(addr)
-        channel.address = host
         self.channels.add(channel)
-        self._per_address[host] = self._per_address.get(host, 0) + 1
+        self._per_address.add(channel, host)
         return channel
 
     def closed(self, channel):
         """A connection went away."""
-        if channel in self.channels:
-            self.channels.discard(channel)
-            left = self._per_address[channel.address] - 1
-            if left:
-                self._per_address[channel.address] = left
-            else:
-                del self._per_address[channel.address]
+        self.channels.discard(channel)
+        self._per_address.remove(channel)
 
     def check_deadlines(self):
         """Close the connections whose request is late."""

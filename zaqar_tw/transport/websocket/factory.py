@@ -14,6 +14,7 @@ four seconds.
 
 from autobahn.twisted.websocket import WebSocketServerFactory
 
+from zaqar_tw.transport.refusal import AddressCount, per_address_refusal
 from zaqar_tw.transport.websocket.api import WebSocketApi
 from zaqar_tw.transport.websocket.protocol import ZaqarServerProtocol
 
@@ -53,6 +54,7 @@ class ZaqarServerFactory(WebSocketServerFactory):
         self.max_write_buffer = options.max_write_buffer
         self.idle_timeout = options.idle_timeout
         self.connections = set()
+        self._per_address = AddressCount(options.max_connections_per_address)
         self.setProtocolOptions(
             webStatus=False,
             utf8validateIncoming=False,  # undecodable text is answered 400 like bad JSON
@@ -64,13 +66,24 @@ class ZaqarServerFactory(WebSocketServerFactory):
             closeHandshakeTimeout=CLOSE_HANDSHAKE_TIMEOUT,
         )
 
+    def buildProtocol(self, addr):
+        """A connection arrives: refused with 503 past ``max_connections_per_address``
+        from its address, before its handshake is read."""
+        host = getattr(addr, "host", None)
+        if self._per_address.full(host):
+            return per_address_refusal(self._per_address.cap)
+        connection = super().buildProtocol(addr)
+        self._per_address.add(connection, host)
+        return connection
+
     def opened(self, connection):
         """A connection completed its handshake."""
         self.connections.add(connection)
 
     def closed(self, connection):
-        """A connection went away."""
+        """A connection went away (whether its handshake completed or not)."""
         self.connections.discard(connection)
+        self._per_address.remove(connection)
 
     def stopFactory(self):
         """The listener stopped: close the open connections with 1001 ("going away", which
