@@ -147,6 +147,36 @@ async def test_manual_failover_is_followed_while_the_old_master_lives(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
+async def test_switch_master_announcement_moves_an_idle_store(tmp_path, logged):
+    """An idle store (nothing sent that a replica would refuse) leaves a demoted master as
+    soon as a sentinel announces +switch-master, and logs the switch."""
+    group = SentinelGroup(str(tmp_path / "redis"))
+    await group.start()
+    storage = RedisStorage(_reactor(), group.uri)
+    try:
+        await storage.connect()
+        old_master = group.master.port
+        new_master = group.replicas[0].port
+
+        def said(text):
+            return any(text in event.get("log_format", "").format(**event)
+                       for event in logged if "log_format" in event)
+
+        cli(group.sentinels[1].port, "SENTINEL", "FAILOVER", MASTER_NAME)
+        await wait_until(
+            lambda: said(f"switched master '{MASTER_NAME}' from 127.0.0.1:{old_master} to "
+                         f"127.0.0.1:{new_master}"), 30, "the +switch-master announcement")
+        await wait_until(lambda: said(f"is at 127.0.0.1:{new_master} (before: "
+                                      f"127.0.0.1:{old_master})"), 15, "the switch")
+        project = uuid.uuid4().hex
+        await storage.queues.create(project, "q", {})
+        assert cli(new_master, "EXISTS", f"zq:{{{project}/q}}:q") == "1"
+    finally:
+        await storage.close()
+        await group.stop()
+
+
+@pytest_twisted.ensureDeferred
 async def test_sentinels_that_know_no_master_leave_the_store_unavailable(tmp_path):
     """Sentinels that do not know the master name: operations fail with StoreUnavailable
     (503) saying so, and the store keeps asking."""
