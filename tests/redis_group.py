@@ -157,13 +157,8 @@ class RedisCluster:
     def __init__(self, workdir, masters=3, replicas=0):
         self.workdir = workdir
         self.nodes = []
-        for i in range(masters * (1 + replicas)):
-            directory = os.path.join(workdir, f"node{i}")
-            self.nodes.append(RedisNode(
-                directory, "--cluster-enabled", "yes", "--cluster-port", str(free_port()),
-                "--cluster-config-file", os.path.join(directory, "nodes.conf"),
-                "--cluster-node-timeout", "2000",
-            ))
+        for _ in range(masters * (1 + replicas)):
+            self.nodes.append(self._new_node())
         self.replicas = replicas
         self.uri = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
@@ -188,6 +183,35 @@ class RedisCluster:
                                  f"{done.stderr}")
         await wait_until(self._ok, timeout, "the cluster to be ok", step=0.2)
         return self
+
+    def _new_node(self):
+        directory = os.path.join(self.workdir, f"node{len(self.nodes)}")
+        node = RedisNode(
+            directory, "--cluster-enabled", "yes", "--cluster-port", str(free_port()),
+            "--cluster-config-file", os.path.join(directory, "nodes.conf"),
+            "--cluster-node-timeout", "2000",
+        )
+        node.bus_port = int(node.argv[node.argv.index("--cluster-port") + 1])
+        return node
+
+    async def add_master(self, timeout=30):
+        """Start one more node, without slots, and wait until every node knows it and it
+        sees the cluster ok.
+
+        :returns: the new node.
+        """
+        node = self._new_node()
+        self.nodes.append(node)
+        await node.start()
+        cli(self.nodes[0].port, "CLUSTER", "MEET", "127.0.0.1", node.port, node.bus_port)
+
+        def known():
+            return self._ok() and all(
+                cli(n.port, "CLUSTER", "NODES").count("connected") == len(self.nodes)
+                for n in self.nodes if not n.exited())
+
+        await wait_until(known, timeout, "every node to know the new one", step=0.2)
+        return node
 
     def _ok(self):
         return all("cluster_state:ok" in cli(n.port, "CLUSTER", "INFO")

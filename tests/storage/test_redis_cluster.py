@@ -115,6 +115,42 @@ async def test_moving_a_queues_slot_under_load_loses_nothing(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
+async def test_moving_a_queue_to_a_new_master_under_load_loses_nothing(tmp_path):
+    """Scaling out: a fourth master joins and a busy queue's slot moves to it; the store
+    connects to it when first redirected there, and every operation succeeds."""
+    cluster = RedisCluster(str(tmp_path))
+    await cluster.start()
+    storage = RedisStorage(_reactor(), cluster.uri)
+    project, queue = uuid.uuid4().hex, "outgrown"
+    try:
+        await storage.connect()
+        source, _, slot = cluster.owner(queue_keys(project, queue)[0])
+        posted, failures, done = set(), [], [False]
+        loaders = gatherResults([
+            Deferred.fromCoroutine(
+                _load(storage, project, queue, posted, failures, lambda: done[0]))
+            for _ in range(4)
+        ], consumeErrors=True)
+        await wait_until(lambda: len(posted) >= 50, 60, "50 messages before the move")
+        newcomer = await cluster.add_master()
+        _move_slot(cluster, slot, source, newcomer)
+        count = len(posted)
+        await wait_until(lambda: len(posted) >= count + 100, 60, "100 messages after")
+        done[0] = True
+        await loaders
+        assert failures == []
+        found = []
+        ids = sorted(posted)
+        for start in range(0, len(ids), 50):
+            found += await storage.messages.bulk_get(project, queue, ids[start:start + 50])
+        assert len(found) == len(ids)
+        assert int(cli(newcomer.port, "CLUSTER", "COUNTKEYSINSLOT", slot)) >= 5
+    finally:
+        await storage.close()
+        await cluster.stop()
+
+
+@pytest_twisted.ensureDeferred
 async def test_killed_master_is_replaced_by_its_replica(tmp_path):
     """Three masters with a replica each: the master of a queue is killed under load; posts
     fail (503) until the cluster promotes its replica, then succeed there, without a new

@@ -10,8 +10,9 @@ The slot map comes from ``CLUSTER SLOTS``, asked of the known masters, then of t
 the URI.  There is one :class:`RedisConnection` per master (scripts loaded, kept alive,
 reconnecting, ``WAIT`` for replicas as configured).  A ``-MOVED`` reply updates the map for
 its slot, asks for the whole map again, and sends the command to the new owner; ``-ASK``
-(a slot being migrated) sends it once to the named node after ``ASKING``; ``-TRYAGAIN`` sends
-it again a moment later.  A master that cannot be reached, and every few seconds in any case,
+(a slot being migrated) sends it once to the named node after ``ASKING``; a node met so for
+the first time (a master that just joined) is connected to first.  ``-TRYAGAIN`` sends it
+again a moment later.  A master that cannot be reached, and every few seconds in any case,
 the map is asked for again, so that a failover's new master is found.  Each change of map is
 one log line.
 """
@@ -132,12 +133,13 @@ class ClusterConnection:
             if kind == "MOVED":
                 target = _where(rest)
                 self._slots[slot] = target
-                self._node(target)
                 self._refresh_soon()
-                return self._routed(slot, send, what, writes, hops + 1)
+                return self._when_ready(self._node(target)).addCallback(
+                    lambda _: self._routed(slot, send, what, writes, hops + 1))
             if kind == "ASK":
                 target = self._node(_where(rest))
-                return self._routed(slot, send, what, writes, hops + 1, target)
+                return self._when_ready(target).addCallback(
+                    lambda _: self._routed(slot, send, what, writes, hops + 1, target))
             if kind == "TRYAGAIN":  # a queue's keys are split by a migration in progress
                 return task.deferLater(
                     self._reactor, 0.01 * (hops + 1), self._routed, slot, send, what,
@@ -146,6 +148,22 @@ class ClusterConnection:
             return failure
 
         return d.addErrback(redirected).addErrback(node.unavailable, what)
+
+    def _when_ready(self, node):
+        """:returns: a Deferred firing once ``node`` (a master met in a redirection, maybe
+        new) is connected, or after ``connect_timeout`` seconds at most (the command then
+        fails as on any master not connected)."""
+        connected = node.connect()
+        if connected.called:
+            return connected.addErrback(lambda _: None)
+        waited = defer.Deferred()
+        connected.addBoth(lambda _: None if waited.called else waited.callback(None))
+        timer = self._reactor.callLater(
+            self._address.connect_timeout,
+            lambda: None if waited.called else waited.callback(None),
+        )
+        waited.addCallback(lambda _: timer.cancel() if timer.active() else None)
+        return waited
 
     def ping(self):
         """:returns: Deferred firing with whether every master answers a PING."""
