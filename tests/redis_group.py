@@ -108,7 +108,15 @@ class SentinelGroup:
 
     async def start(self, timeout=30):
         """Start every process; wait until the replicas are in sync and every sentinel knows
-        them all."""
+        them all.  If that fails, every process started is killed."""
+        try:
+            await self._start(timeout)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def _start(self, timeout):
         await self.master.start()
         for replica in self.replicas:
             await replica.start()
@@ -129,7 +137,6 @@ class SentinelGroup:
             return True
 
         await wait_until(settled, timeout, "the sentinel group to settle", step=0.2)
-        return self
 
     def master_port(self):
         """The port of the master the first live sentinel names, or ``None``."""
@@ -170,6 +177,14 @@ class RedisCluster:
         if redis_version(redis_server()) < (7, 0, 0):
             pytest.skip(f"Redis Cluster tests need redis-server 7 or later ({redis_server()} "
                         "is older)")
+        try:
+            await self._start(timeout)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def _start(self, timeout):
         for node in self.nodes:
             await node.start()
         done = subprocess.run(
@@ -182,7 +197,6 @@ class RedisCluster:
             raise AssertionError(f"redis-cli --cluster create failed:\n{done.stdout}"
                                  f"{done.stderr}")
         await wait_until(self._ok, timeout, "the cluster to be ok", step=0.2)
-        return self
 
     def _new_node(self):
         directory = os.path.join(self.workdir, f"node{len(self.nodes)}")
@@ -201,7 +215,7 @@ class RedisCluster:
         :returns: the new node.
         """
         node = self._new_node()
-        self.nodes.append(node)
+        self.nodes.append(node)  # stopped with the others from now on
         await node.start()
         cli(self.nodes[0].port, "CLUSTER", "MEET", "127.0.0.1", node.port, node.bus_port)
 
