@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred, gatherResults
 
 from tests.redis_group import RedisCluster, cli
 from tests.waiting import pause, wait_until
-from zaqar_tw.errors import StoreUnavailable
+from zaqar_tw.errors import StoreUnavailable, WriteNotReplicated
 from zaqar_tw.storage.redis.cluster import key_slot
 from zaqar_tw.storage.redis.keys import queue_index_key, queue_keys
 from zaqar_tw.storage.redis.store import RedisStorage
@@ -152,9 +152,9 @@ async def test_moving_a_queue_to_a_new_master_under_load_loses_nothing(tmp_path)
 
 @pytest_twisted.ensureDeferred
 async def test_killed_master_is_replaced_by_its_replica(tmp_path):
-    """Three masters with a replica each: the master of a queue is killed under load; posts
-    fail (503) until the cluster promotes its replica, then succeed there, without a new
-    store."""
+    """Three masters with a replica each (writes waiting for one replica are acknowledged
+    on each): the master of a queue is killed under load; posts fail (503) until the
+    cluster promotes its replica, then succeed there, without a new store."""
     cluster = RedisCluster(str(tmp_path), replicas=1)
     await cluster.start()
     storage = RedisStorage(_reactor(), cluster.uri)
@@ -162,6 +162,7 @@ async def test_killed_master_is_replaced_by_its_replica(tmp_path):
     try:
         await storage.connect()
         await wait_until(lambda: _replicas_in_sync(cluster), 30, "replicas in sync")
+        await _writes_wait_for_each_masters_replica(cluster, project)
         master, _, _ = cluster.owner(queue_keys(project, queue)[0])
         posted, failures, done = set(), [], [False]
         loader = Deferred.fromCoroutine(
@@ -179,6 +180,28 @@ async def test_killed_master_is_replaced_by_its_replica(tmp_path):
     finally:
         await storage.close()
         await cluster.stop()
+
+
+async def _writes_wait_for_each_masters_replica(cluster, project):
+    """wait_replicas counts the replicas of the master a write went to: with one each, a
+    write waiting for one is acknowledged on every master, one waiting for two is not."""
+    one = RedisStorage(_reactor(), cluster.uri, wait_replicas=1, wait_timeout=2)
+    two = RedisStorage(_reactor(), cluster.uri, wait_replicas=2, wait_timeout=0.05)
+    try:
+        await one.connect()
+        await two.connect()
+        names = [f"w{i}" for i in range(12)]
+        assert len({cluster.owner(queue_keys(project, n)[0])[0].port for n in names}) == 3
+        await gatherResults([one.queues.create(project, n, {}) for n in names])
+        try:
+            await two.queues.create(project, "w0", {})
+        except WriteNotReplicated as exc:
+            assert (exc.wanted, exc.replicas) == (2, 1)
+        else:
+            raise AssertionError("two replicas confirmed a write of a master that has one")
+    finally:
+        await one.close()
+        await two.close()
 
 
 def _replicas_in_sync(cluster):
