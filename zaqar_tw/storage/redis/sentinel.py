@@ -15,6 +15,7 @@ to a master that was demoted without dying is dropped at once.
 
 from twisted.application.internet import ClientService
 from twisted.internet import defer
+from twisted.internet.defer import CancelledError
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.error import ConnectError
 from twisted.internet.interfaces import IStreamClientEndpoint
@@ -86,8 +87,11 @@ class SentinelEndpoint:
                 replies = await _connection.ask(
                     self._reactor, *sentinel, commands, address.connect_timeout
                 )
+            except CancelledError:
+                raise  # the connection is being closed
             except Exception as exc:
-                problems.append(f"sentinel {where}: {str(exc).rstrip('.') or type(exc).__name__}")
+                cause = str(exc).rstrip(".") or type(exc).__name__
+                problems.append(f"sentinel {where}: {cause}")
                 continue
             found = replies[-1]
             if not found:
