@@ -17,6 +17,20 @@ from zaqar_tw.storage.embedded import find_redis_server, redis_version
 MASTER_NAME = "mymaster"
 
 
+async def _all_or_nothing(group, starting):
+    """Await ``starting`` (the start of ``group``'s processes); if it fails, stop every
+    process of the group before failing.
+
+    :returns: ``group``.
+    """
+    try:
+        await starting
+    except BaseException:
+        await group.stop()
+        raise
+    return group
+
+
 def redis_server():
     """The ``redis-server`` binary the tests run."""
     return find_redis_server()
@@ -109,12 +123,7 @@ class SentinelGroup:
     async def start(self, timeout=30):
         """Start every process; wait until the replicas are in sync and every sentinel knows
         them all.  If that fails, every process started is killed."""
-        try:
-            await self._start(timeout)
-        except BaseException:
-            await self.stop()
-            raise
-        return self
+        return await _all_or_nothing(self, self._start(timeout))
 
     async def _start(self, timeout):
         await self.master.start()
@@ -177,12 +186,7 @@ class RedisCluster:
         if redis_version(redis_server()) < (7, 0, 0):
             pytest.skip(f"Redis Cluster tests need redis-server 7 or later ({redis_server()} "
                         "is older)")
-        try:
-            await self._start(timeout)
-        except BaseException:
-            await self.stop()
-            raise
-        return self
+        return await _all_or_nothing(self, self._start(timeout))
 
     async def _start(self, timeout):
         for node in self.nodes:

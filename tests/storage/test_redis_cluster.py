@@ -73,6 +73,36 @@ def _move_slot(cluster, slot, source, target):
     return moved
 
 
+async def _moved_under_load(storage, cluster, project, queue, target):
+    """Load ``queue`` (four loops of :func:`_load`), move its slot to the node ``await
+    target()`` gives, load it again: no operation fails, and every message posted and not
+    deleted is found."""
+    source, _, slot = cluster.owner(queue_keys(project, queue)[0])
+    posted, failures, done = set(), [], [False]
+    loaders = gatherResults([
+        Deferred.fromCoroutine(
+            _load(storage, project, queue, posted, failures, lambda: done[0]))
+        for _ in range(4)
+    ], consumeErrors=True)
+    await wait_until(lambda: len(posted) >= 100, 60, "100 messages before the move")
+    destination = await target(source)
+    assert _move_slot(cluster, slot, source, destination) >= 5, "the queue's keys moved"
+    assert cluster.owner(queue_keys(project, queue)[0])[0] is destination
+    count = len(posted)
+    await wait_until(lambda: len(posted) >= count + 100, 60, "100 messages after")
+    done[0] = True
+    await loaders
+    assert failures == []
+
+    found = []
+    ids = sorted(posted)
+    for start in range(0, len(ids), 50):
+        found += await storage.messages.bulk_get(project, queue, ids[start:start + 50])
+    assert len(found) == len(ids)
+    assert int(cli(destination.port, "CLUSTER", "COUNTKEYSINSLOT", slot)) >= 5
+    assert cli(source.port, "CLUSTER", "COUNTKEYSINSLOT", slot) == "0"
+
+
 @pytest_twisted.ensureDeferred
 async def test_moving_a_queues_slot_under_load_loses_nothing(tmp_path):
     """A queue under load (posts, claims, deletes) has its slot migrated to another master:
@@ -81,34 +111,13 @@ async def test_moving_a_queues_slot_under_load_loses_nothing(tmp_path):
     cluster = RedisCluster(str(tmp_path))
     await cluster.start()
     storage = RedisStorage(_reactor(), cluster.uri)
-    project, queue = uuid.uuid4().hex, "moving"
     try:
         await storage.connect()
-        source, _, slot = cluster.owner(queue_keys(project, queue)[0])
-        target = next(n for n in cluster.nodes if n is not source)
-        posted, failures, done = set(), [], [False]
-        loaders = gatherResults([
-            Deferred.fromCoroutine(
-                _load(storage, project, queue, posted, failures, lambda: done[0]))
-            for _ in range(4)
-        ], consumeErrors=True)
-        await wait_until(lambda: len(posted) >= 100, 60, "100 messages before the move")
-        moved = _move_slot(cluster, slot, source, target)
-        assert moved >= 5, "the queue's keys were migrated"
-        assert cluster.owner(queue_keys(project, queue)[0])[0] is target
-        count = len(posted)
-        await wait_until(lambda: len(posted) >= count + 100, 60, "100 messages after")
-        done[0] = True
-        await loaders
-        assert failures == []
 
-        found = []
-        ids = sorted(posted)
-        for start in range(0, len(ids), 50):
-            found += await storage.messages.bulk_get(project, queue, ids[start:start + 50])
-        assert len(found) == len(ids)
-        keys = int(cli(target.port, "CLUSTER", "COUNTKEYSINSLOT", slot))
-        assert keys >= 5 and cli(source.port, "CLUSTER", "COUNTKEYSINSLOT", slot) == "0"
+        async def another_master(source):
+            return next(n for n in cluster.nodes if n is not source)
+
+        await _moved_under_load(storage, cluster, uuid.uuid4().hex, "moving", another_master)
     finally:
         await storage.close()
         await cluster.stop()
@@ -121,30 +130,13 @@ async def test_moving_a_queue_to_a_new_master_under_load_loses_nothing(tmp_path)
     cluster = RedisCluster(str(tmp_path))
     await cluster.start()
     storage = RedisStorage(_reactor(), cluster.uri)
-    project, queue = uuid.uuid4().hex, "outgrown"
     try:
         await storage.connect()
-        source, _, slot = cluster.owner(queue_keys(project, queue)[0])
-        posted, failures, done = set(), [], [False]
-        loaders = gatherResults([
-            Deferred.fromCoroutine(
-                _load(storage, project, queue, posted, failures, lambda: done[0]))
-            for _ in range(4)
-        ], consumeErrors=True)
-        await wait_until(lambda: len(posted) >= 50, 60, "50 messages before the move")
-        newcomer = await cluster.add_master()
-        _move_slot(cluster, slot, source, newcomer)
-        count = len(posted)
-        await wait_until(lambda: len(posted) >= count + 100, 60, "100 messages after")
-        done[0] = True
-        await loaders
-        assert failures == []
-        found = []
-        ids = sorted(posted)
-        for start in range(0, len(ids), 50):
-            found += await storage.messages.bulk_get(project, queue, ids[start:start + 50])
-        assert len(found) == len(ids)
-        assert int(cli(newcomer.port, "CLUSTER", "COUNTKEYSINSLOT", slot)) >= 5
+
+        async def newcomer(source):
+            return await cluster.add_master()
+
+        await _moved_under_load(storage, cluster, uuid.uuid4().hex, "outgrown", newcomer)
     finally:
         await storage.close()
         await cluster.stop()
