@@ -204,6 +204,18 @@ class Redis:
         self._sock.close()
 
 
+def redis_answers(host, port):
+    """Whether a Redis at ``host:port`` answers PING."""
+    try:
+        client = Redis(host, port, timeout=2)
+    except OSError:
+        return False
+    try:
+        return client.call("PING") == "PONG"
+    finally:
+        client.close()
+
+
 class RedisTarget:
     """The Redis server the benchmark uses, and the databases it may use there.
 
@@ -227,14 +239,7 @@ class RedisTarget:
             raise SystemExit(f"no Redis answers at {host}:{port}")
 
     def _answers(self):
-        try:
-            client = Redis(self.host, self.port, timeout=2)
-        except OSError:
-            return False
-        try:
-            return client.call("PING") == "PONG"
-        finally:
-            client.close()
+        return redis_answers(self.host, self.port)
 
     def _start_private(self, cpus):
         binary = shutil.which("redis-server")
@@ -840,6 +845,16 @@ def parse_args(argv=None):
     parser.add_argument("--redis", default=None,
                         help="host:port of a running Redis to use (default: a private "
                              "redis-server started for the run, on the load's CPUs)")
+    parser.add_argument("--store", choices=("single", "sentinel", "cluster"),
+                        default="single",
+                        help="the Redis set-up, private to the run and pinned with the "
+                             "load: one redis-server (single, the default), a Sentinel "
+                             "group (a master, a replica, three sentinels), or a Cluster "
+                             "of --masters masters")
+    parser.add_argument("--masters", type=int, default=3,
+                        help="--store cluster: its masters (3)")
+    parser.add_argument("--wait-replicas", type=int, default=0,
+                        help="the server's [drivers:message_store:redis] wait_replicas (0)")
     parser.add_argument("--db", type=int, default=13,
                         help="Redis database of zaqar-tw (13); must be empty or the "
                              "benchmark's, never 0")
@@ -892,11 +907,24 @@ def server_options(args):
         if not equals:
             raise SystemExit(f"--limit {setting}: expected OPTION=VALUE")
         limits[name.strip()] = value.strip()
-    return {"notification": notification, "limits": limits}
+    store = {}
+    if args.wait_replicas:
+        store["wait_replicas"] = args.wait_replicas
+    return {"notification": notification, "limits": limits,
+            "drivers:message_store:redis": store}
 
 
-def redis_target(address, load_cpus):
-    """The :class:`RedisTarget` of ``--redis`` (``None``: a private one on the load's CPUs)."""
+def redis_target(address, load_cpus, store="single", masters=3):
+    """The :class:`RedisTarget` of ``--redis`` (``None``: a private one on the load's CPUs),
+    or the private Sentinel group or Cluster of ``--store`` (``bench/redis_groups.py``)."""
+    if store != "single":
+        if address is not None:
+            raise SystemExit(f"--store {store} starts its own Redis: leave out --redis")
+        import redis_groups
+
+        if store == "sentinel":
+            return redis_groups.SentinelTarget(load_cpus)
+        return redis_groups.ClusterTarget(load_cpus, masters)
     if address is None:
         return RedisTarget(cpus=load_cpus)
     host, _, port = address.partition(":")
@@ -968,7 +996,7 @@ def main(argv=None):
         if url is None:
             if args.auth == "keystone":
                 keystone = start_keystone()
-            redis = redis_target(args.redis, load_cpus)
+            redis = redis_target(args.redis, load_cpus, args.store, args.masters)
             redis.claim(args.db)
             server = ZaqarTw(redis, args.db, server_cpus, os.path.join(logdir, "zaqar-tw.log"),
                              workers=args.workers,

@@ -119,6 +119,16 @@ def test_a_store_uri_the_store_cannot_use_stops_start_up():
     assert str(raised.value.code).startswith("zaqar-tw: cannot start: --store:")
 
 
+def test_waiting_for_replicas_of_the_embedded_redis_stops_start_up(tmp_path):
+    """wait_replicas with the embedded Redis (which has no replica) is refused, saying
+    why, rather than answering every write with 503."""
+    conf = tmp_path / "zaqar.conf"
+    conf.write_text("[drivers:message_store:redis]\nwait_replicas = 1\n")
+    with pytest.raises(StartupError, match=r"wait_replicas = 1: the embedded Redis has no "
+                                           r"replicas"):
+        parse("--config", str(conf))
+
+
 def test_keystone_needs_its_options():
     """--auth keystone without [keystone_authtoken] is refused before start-up, naming the
     first option it needs."""

@@ -150,10 +150,16 @@ class RedisStoreSection:
 
     ``uri`` is ``embedded`` (a private redis-server child, the default), or
     ``redis://[:password@]host[:port][/db]`` (also ``?dbid=N``), or
-    ``redis+unix:///path.sock?db=N``.
+    ``redis+unix:///path.sock?db=N``, or
+    ``redis+sentinel://[:password@]host1:port1,host2:port2/mastername[/db]``, or
+    ``redis+cluster://[:password@]host1:port1,host2:port2``.
+    ``wait_replicas`` replicas must confirm each write (``WAIT``) within ``wait_timeout``
+    seconds before it is acknowledged; ``0`` acknowledges once the master has it.
     """
 
     uri: str = _opt("embedded")
+    wait_replicas: int = _opt(0, minimum=0)
+    wait_timeout: float = _opt(1.0, minimum=0.001)
     max_reconnect_attempts: int = _opt(10, minimum=0, inert=RECONNECTS)
     reconnect_sleep: float = _opt(1.0, minimum=0.0, inert=RECONNECTS)
 

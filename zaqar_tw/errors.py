@@ -213,6 +213,20 @@ class StoreUnavailable(Exception):
     with the description of the operation that failed."""
 
 
+class WriteNotReplicated(StoreUnavailable):
+    """A write was applied by the store's master but fewer replicas than asked for confirmed
+    it in time, so a failover now could lose it; the core's 503 says so."""
+
+    def __init__(self, wanted, replicas, timeout):
+        self.wanted = wanted
+        self.replicas = replicas
+        super().__init__(
+            f"The write was made, but only {replicas} of the {wanted} replica(s) required "
+            f"confirmed it within {timeout:g} s: it may still have taken effect (a message "
+            "may still exist), or be lost if the store fails over now."
+        )
+
+
 class MetadataChanged(Exception):
     """A compare-and-set of queue metadata found it changed since it was read."""
 

@@ -215,8 +215,9 @@ class Listener(StreamServerEndpointService):
 
 def check(config):
     """Refuse what this version cannot serve: things not built yet, a Redis URI that does
-    not parse (other stores check their URIs when built), policy files that cannot be used,
-    and Keystone mode without what it needs in ``[keystone_authtoken]``.
+    not parse (other stores check their URIs when built), replicas waited for on the
+    embedded Redis (it has none), policy files that cannot be used, and Keystone mode
+    without what it needs in ``[keystone_authtoken]``.
 
     :raises ConfigError: naming the option.
     """
@@ -229,6 +230,13 @@ def check(config):
 
         keystone_settings(config)
     uri = config.redis.uri.strip()
+    if config.drivers.message_store == "redis" and uri == "embedded" and (
+            config.redis.wait_replicas):
+        raise ConfigError(
+            f"[drivers:message_store:redis] wait_replicas = {config.redis.wait_replicas}: "
+            "the embedded Redis has no replicas, so no write could be acknowledged; use a "
+            "Redis with replicas (redis+sentinel://... or redis+cluster://...)"
+        )
     if config.drivers.message_store == "redis" and uri != "embedded":
         try:
             parse_uri(uri)
@@ -292,8 +300,12 @@ def makeService(config, reactor, clock=None, announce=True):
     store_class = plugins.load(
         plugins.STORAGE, config.drivers.message_store, "[drivers] message_store"
     )
+    options = {}
+    if config.drivers.message_store == "redis" and config.redis.wait_replicas:
+        options = {"wait_replicas": config.redis.wait_replicas,
+                   "wait_timeout": config.redis.wait_timeout}
     try:
-        storage = store_class(reactor, uri, clock=clock)
+        storage = store_class(reactor, uri, clock=clock, **options)
     except ValueError as exc:
         raise ConfigError(
             f"[drivers:message_store:redis] uri = {redact(uri)}: {exc}"

@@ -4,10 +4,12 @@ Every test that takes ``storage`` runs once per store of :data:`STORES`, each bu
 ``task.Clock`` set to :data:`START` (tests advance it to make things expire) and used with a
 fresh project id, so tests never see each other's data.
 
-Which stores run: the built-in Redis store (on the shared Redis at :data:`REDIS_URI`), plus
-every factory registered in the ``zaqar_tw.storage_tests`` entry-point group, so installing a
-third-party store package that registers one makes this suite run against it.  A test checks
-that every store of ``zaqar_tw.storage`` has a factory.  The factory protocol::
+Which stores run: the built-in Redis store (on the shared Redis at :data:`REDIS_URI`), the
+same store on a Redis Cluster of three masters (``redis-cluster``: started by the first test
+that needs it, killed at the end of the session), plus every factory registered in the
+``zaqar_tw.storage_tests`` entry-point group, so installing a third-party store package that
+registers one makes this suite run against it.  A test checks that every store of
+``zaqar_tw.storage`` has a factory.  The factory protocol::
 
     factory(reactor, clock, directory) -> store
 
@@ -26,6 +28,8 @@ honour the same variable.
 
 import inspect
 import os
+import shutil
+import tempfile
 import uuid
 from importlib.metadata import entry_points
 
@@ -47,9 +51,41 @@ def _redis(reactor, clock, directory):
     return store_class("redis")(reactor, REDIS_URI, clock=clock)
 
 
+# The cluster the redis-cluster factory starts once, stopped by _stop_cluster.
+_CLUSTER = []
+
+
+async def _redis_cluster(reactor, clock, directory):
+    from tests.redis_group import RedisCluster
+
+    if not _CLUSTER:
+        cluster = RedisCluster(tempfile.mkdtemp(prefix="zaqar-test-cluster-"))
+        _CLUSTER.append(cluster)
+        await cluster.start()
+    return store_class("redis")(reactor, _CLUSTER[0].uri, clock=clock)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_cluster():
+    """Kill the cluster of the redis-cluster factory (by pid), if it was started."""
+    yield
+    while _CLUSTER:
+        cluster = _CLUSTER.pop()
+        for node in cluster.nodes:
+            if not node.exited():
+                node.popen.kill()
+                node.popen.wait()
+        shutil.rmtree(cluster.workdir, ignore_errors=True)
+
+
+#: Built-in stores run on another kind of Redis: name -> the store they are.
+VARIANTS = {"redis-cluster": "redis"}
+
+
 def _factories():
-    """name -> factory(reactor, clock, directory): Redis, then the registered ones."""
-    found = {"redis": _redis}
+    """name -> factory(reactor, clock, directory): Redis, Redis Cluster, then the registered
+    ones."""
+    found = {"redis": _redis, "redis-cluster": _redis_cluster}
     for entry_point in entry_points(group=FACTORY_GROUP):
         found.setdefault(entry_point.name, entry_point)
     return found

@@ -2,7 +2,13 @@
 
 import pytest
 
-from zaqar_tw.storage.redis.uri import RedisAddress, parse_uri, redact
+from zaqar_tw.storage.redis.uri import (
+    ClusterAddress,
+    RedisAddress,
+    SentinelAddress,
+    parse_uri,
+    redact,
+)
 
 
 @pytest.mark.parametrize(
@@ -40,9 +46,57 @@ def test_accepted(uri, expected):
 
 
 @pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("redis+sentinel://h1:26380,h2/mymaster",
+         SentinelAddress((("h1", 26380), ("h2", 26379)), "mymaster")),
+        ("redis+sentinel://:pw@[::1]:5,h:6/m/3?sentinel_password=s&socket_timeout=2",
+         SentinelAddress((("::1", 5), ("h", 6)), "m", db=3, password="pw",
+                         sentinel_password="s", connect_timeout=2.0)),
+        ("redis+sentinel://u:pw@h/m?dbid=4",
+         SentinelAddress((("h", 26379),), "m", db=4, username="u", password="pw")),
+    ],
+)
+def test_sentinel_accepted(uri, expected):
+    """The Sentinel form names the sentinels (26379 by default), the master and the
+    database; a connection to it follows the master."""
+    address = parse_uri(uri)
+    assert address == expected
+    assert address.follows_master and not parse_uri("redis://h").follows_master
+
+
+def test_cluster_accepted():
+    """The Cluster form names nodes to learn the map from (6379 by default)."""
+    address = parse_uri("redis+cluster://:pw@h1:7000,h2?socket_timeout=3")
+    assert address == ClusterAddress((("h1", 7000), ("h2", 6379)), password="pw",
+                                     connect_timeout=3.0)
+    assert address.node("h3", 7001) == RedisAddress("h3", 7001, password="pw",
+                                                    connect_timeout=3.0)
+    assert str(address) == "cluster of h1:7000,h2:6379"
+
+
+def test_sentinel_texts_hide_passwords():
+    """Neither the master's nor the sentinels' password shows in texts."""
+    uri = "redis+sentinel://:pw@h:1/m?sentinel_password=spw"
+    assert redact(uri) == "redis+sentinel://:***@h:1/m?sentinel_password=***"
+    assert str(parse_uri(uri)) == "master 'm' of sentinels h:1 db 0"
+    assert "pw" not in repr(parse_uri(uri))
+
+
+@pytest.mark.parametrize(
     "uri, problem",
     [
-        ("redis+sentinel://h:26379/mymaster", "not supported yet"),
+        ("redis+sentinel://h:26379", "master name is missing"),
+        ("redis+sentinel:///m", "at least one host"),
+        ("redis+sentinel://h:x/m", "port must be a number"),
+        ("redis+sentinel://h:1,,h:2/m", "cannot read host address ''"),
+        ("redis+cluster://h:1/2", "only database 0"),
+        ("redis+cluster://h:1?db=1", "only database 0"),
+        ("redis+cluster://", "at least one host"),
+        ("redis+cluster://h:0", "port must be"),
+        ("redis+sentinel://h/m/x", "database"),
+        ("redis+sentinel://h/m/1?db=2", "conflicting"),
+        ("redis+sentinel://h/m?dbid=1&sentinel_password=a&x=1", "unknown parameter 'x'"),
         ("embedded", "Unsupported Redis store URI"),
         ("mongodb://h:27017", "Unsupported Redis store URI"),
         ("rediss://h", "Unsupported Redis store URI"),

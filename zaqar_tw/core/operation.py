@@ -13,7 +13,7 @@ from twisted.internet.defer import Deferred
 
 from zaqar_tw.core.limits import operation_class
 from zaqar_tw.core.validation import check_queue_name
-from zaqar_tw.errors import StoreUnavailable, Unavailable
+from zaqar_tw.errors import StoreUnavailable, Unavailable, WriteNotReplicated
 
 
 def operation(rule, failure, scoped=True):
@@ -38,6 +38,8 @@ def operation(rule, failure, scoped=True):
                 if rate_class is not None and self.project_limits.rated:
                     await self.project_limits.admit(ctx, rate_class)
                 return await method(self, ctx, *args, **kwargs)
+            except WriteNotReplicated as exc:
+                raise Unavailable(f"{failure} {exc}") from None
             except StoreUnavailable:
                 raise Unavailable(f"{failure} Please try again in a few seconds.") from None
 

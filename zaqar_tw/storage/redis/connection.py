@@ -9,6 +9,16 @@ fails at once with :class:`~zaqar_tw.errors.StoreUnavailable`; so does a command
 connection is lost before it is answered, and any error reply of the server.
 
 Each reconnection attempt is one log line, with its cause and its (rounded) delay.
+
+Through Sentinel (an address that ``follows_master``), every attempt asks the sentinels where
+the master is (see :mod:`zaqar_tw.storage.redis.sentinel`), a new connection is used only once
+``ROLE`` says it reached a master, and the connection is dropped (so the next attempt finds
+the new master) when a reply says the server is no master any more (``-READONLY``,
+``-LOADING``) or a sentinel announces ``+switch-master``.
+
+With ``wait_replicas`` (N > 0), a write is acknowledged only once N replicas have it: the
+writes sent in one reactor turn are followed by one ``WAIT N timeout``, and a ``WAIT`` that
+falls short fails them all with :class:`~zaqar_tw.errors.WriteNotReplicated`.
 """
 
 import random
@@ -19,13 +29,15 @@ import txredisapi
 from twisted.application.internet import ClientService
 from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zaqar_tw.errors import StoreUnavailable
+from zaqar_tw.errors import StoreUnavailable, WriteNotReplicated
 
 try:
     import hiredis
@@ -33,6 +45,18 @@ except ImportError:  # optional: txredisapi's own parser is used without it
     hiredis = None
 
 log = Logger()
+
+#: Error replies saying the server is not (or not yet) a master able to serve us: a
+#: connection that follows its master drops and finds it again.
+NOT_MASTER = ("READONLY", "LOADING", "MASTERDOWN")
+
+#: The commands the store sends outside scripts that write (followed by ``WAIT`` when the
+#: store waits for replicas).
+WRITE_COMMANDS = frozenset({
+    "ZADD", "ZREM", "ZINCRBY", "UNLINK", "DEL", "HSET", "HSETNX", "HDEL", "HINCRBY", "SET",
+    "SETNX", "INCR", "INCRBY", "SADD", "SREM", "LPUSH", "RPUSH", "LREM", "LTRIM", "XADD",
+    "XDEL", "XTRIM", "EXPIRE", "PEXPIRE",
+})
 
 
 def gather(*deferreds):
@@ -237,14 +261,24 @@ class RedisConnection:
     :param ping_timeout: seconds a PING may wait for its reply before the connection is
         dropped.
     :param initial_delay: seconds before the first reconnection attempt; each further failed
-        attempt doubles it, up to ``max_delay``.
+        attempt doubles it, up to ``max_delay`` (at most 1 s through Sentinel, where a
+        failover is waited for by retrying).
+    :param wait_replicas: how many replicas must have each write before it is acknowledged
+        (0: do not wait).
+    :param wait_timeout: seconds a write may wait for its replicas.
     """
 
     def __init__(self, reactor, address, scripts=(), ping_interval=5.0, ping_timeout=10.0,
-                 initial_delay=0.25, max_delay=30.0):
+                 initial_delay=0.25, max_delay=30.0, wait_replicas=0, wait_timeout=1.0):
         self._reactor = reactor
         self._address = address
         self._scripts = tuple(scripts)
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = max(1, round(wait_timeout * 1000))
+        self._waiting_writes = None  # the writes of this reactor turn, awaiting one WAIT
+        if address.follows_master:
+            max_delay = min(max_delay, 1.0)
+            initial_delay = min(initial_delay, max_delay)
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._initial_delay = initial_delay
@@ -258,8 +292,9 @@ class RedisConnection:
         self._ping_deadline = None
         self._pinger = LoopingCall(self._ping)
         self._pinger.clock = reactor
+        self._endpoint = address.endpoint(reactor)
         self._service = _ClientService(
-            _ReportingEndpoint(address.endpoint(reactor), self),
+            _ReportingEndpoint(self._endpoint, self),
             _ProtocolFactory(self, reactor),
             retryPolicy=self._retry_delay,
             clock=reactor,
@@ -278,6 +313,8 @@ class RedisConnection:
         d = Deferred()
         self._waiters.append(d)
         if not self._service.running:
+            if self._address.follows_master:
+                self._endpoint.watch(self._master_moved)
             self._service.startService()
         return d
 
@@ -291,9 +328,12 @@ class RedisConnection:
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             d.errback(StoreUnavailable(f"Redis at {self._address}: closed"))
-        if not self._service.running:
-            return defer.succeed(None)
-        return self._service.stopService()
+        stopping = []
+        if self._address.follows_master:
+            stopping.append(self._endpoint.unwatch())
+        if self._service.running:
+            stopping.append(self._service.stopService())
+        return gather(*stopping).addCallback(lambda _: None)
 
     def execute(self, *args):
         """Send one command.
@@ -301,15 +341,39 @@ class RedisConnection:
         :returns: Deferred firing with the reply (bulk strings as ``bytes``).
         :raises StoreUnavailable: (in the Deferred) no connection is ready, the connection was
             lost before the reply, or the server answered with an error.
+        :raises WriteNotReplicated: (in the Deferred) the command writes and fewer replicas
+            than ``wait_replicas`` confirmed it in time.
         """
-        return self._send(args).addErrback(self._unavailable, args[0])
+        d = self._send(args)
+        if self._wait_replicas and args[0].upper() in WRITE_COMMANDS:
+            d = self._replicated(d)
+        return d.addErrback(self.unavailable, args[0])
 
     def run(self, script, keys, args):
         """Run a script with ``EVALSHA``, falling back to ``EVAL`` if the server lacks it.
 
-        :param script: a :class:`~zaqar_tw.storage.redis.scripts.Script`.
+        :param script: a :class:`~zaqar_tw.storage.redis.scripts.Script`; one that
+            ``writes`` is followed by ``WAIT`` as :meth:`execute` says.
         :returns: Deferred firing with the script's reply; fails as :meth:`execute` does.
         """
+        d = self.send_script(script, keys, args)
+        if self._wait_replicas and script.writes:
+            d = self._replicated(d)
+        return d.addErrback(self.unavailable, script.name)
+
+    # The steps of execute and run, for a router that redirects between them (Cluster).
+
+    def send_command(self, args):
+        """Send one command as is.
+
+        :returns: Deferred firing with the reply; an error reply fails it with
+            ``txredisapi.ResponseError``, and no connection with :class:`StoreUnavailable`.
+        """
+        return self._send(args)
+
+    def send_script(self, script, keys, args):
+        """Send ``EVALSHA`` (``EVAL`` when the server lacks the script), as
+        :meth:`send_command` does."""
         numkeys = len(keys)
         d = self._send_encoded(b"*%d\r\n%s%s" % (
             3 + numkeys + len(args), _script_head(script.sha, tuple(keys)),
@@ -322,7 +386,14 @@ class RedisConnection:
                 return failure
             return self._send(("EVAL", script.source, numkeys, *keys, *args))
 
-        return d.addErrback(missing).addErrback(self._unavailable, script.name)
+        return d.addErrback(missing)
+
+    def confirmed(self, sent, writes):
+        """:returns: ``sent`` (a Deferred of this reactor turn's command), followed by
+        ``WAIT`` when it ``writes`` and the connection waits for replicas."""
+        if self._wait_replicas and writes:
+            return self._replicated(sent)
+        return sent
 
     def ping(self):
         """:returns: Deferred firing with whether the server answers a PING."""
@@ -352,11 +423,56 @@ class RedisConnection:
         except Exception:
             return defer.fail()
 
-    def _unavailable(self, failure, what):
+    def _replicated(self, written):
+        """:returns: a Deferred firing with ``written``'s reply once the ``WAIT`` that follows
+        the writes of this reactor turn confirms it."""
+        batch = self._waiting_writes
+        if batch is None:
+            batch = self._waiting_writes = []
+            self._reactor.callLater(0, self._wait_for_replicas, batch)
+        confirmed = Deferred()
+        batch.append(confirmed)
+
+        def written_ok(reply):
+            return confirmed.addCallback(lambda _: reply)
+
+        def written_failed(failure):
+            confirmed.addErrback(lambda _: None)
+            return failure
+
+        return written.addCallbacks(written_ok, written_failed)
+
+    def _wait_for_replicas(self, batch):
+        self._waiting_writes = None
+        wanted = self._wait_replicas
+        timeout = self._wait_timeout_ms
+
+        def counted(replicas):
+            if replicas < wanted:
+                raise WriteNotReplicated(wanted, replicas, timeout / 1000)
+
+        d = self._send(("WAIT", wanted, timeout)).addCallback(counted)
+        d.addErrback(self.unavailable, "WAIT")
+
+        def tell(result):
+            for confirmed in batch:
+                if isinstance(result, Failure):
+                    confirmed.errback(result)
+                else:
+                    confirmed.callback(None)
+
+        d.addBoth(tell)
+
+    def unavailable(self, failure, what):
+        """The errback turning a failure of ``what`` into :class:`StoreUnavailable` (and
+        noticing a master that is no master any more)."""
         if failure.check(StoreUnavailable):
             return failure
         if failure.check(txredisapi.RedisError):
-            if failure.check(txredisapi.ResponseError):
+            if (failure.check(txredisapi.ResponseError) and self._address.follows_master
+                    and str(failure.value).startswith(NOT_MASTER)):
+                self._not_master(str(failure.value))
+            elif failure.check(txredisapi.ResponseError):
                 log.error(
                     "Redis at {address} answered {command} with an error: {error}",
                     address=self._address, command=what, error=failure.value,
@@ -396,6 +512,8 @@ class RedisConnection:
             commands.append(("SELECT", address.db))
         for script in self._scripts:
             commands.append(("SCRIPT", "LOAD", script.source))
+        if address.follows_master:
+            commands.append(("ROLE",))
         if not commands:
             self._ready(protocol)
             return
@@ -411,8 +529,14 @@ class RedisConnection:
             return result
 
         d.addBoth(done)
-        d.addCallbacks(lambda _: self._ready(protocol), self._rejected_by_server,
-                       errbackArgs=(protocol,))
+        d.addCallbacks(self._logged_in, self._rejected_by_server,
+                       callbackArgs=(protocol,), errbackArgs=(protocol,))
+
+    def _logged_in(self, replies, protocol):
+        if self._address.follows_master and replies[-1][0] != b"master":
+            self._drop(protocol, "the server named as master is a replica (not switched yet)")
+            return
+        self._ready(protocol)
 
     def _handshake_timed_out(self, protocol):
         self._drop(protocol, f"no answer within {self._ping_timeout:g} s of connecting")
@@ -426,6 +550,21 @@ class RedisConnection:
         self._why = self._dropping = why
         if protocol.transport is not None:
             protocol.transport.abortConnection()
+
+    def _not_master(self, error):
+        """The server answered that it is no master (any more): find the master again."""
+        protocol = self._protocol
+        if protocol is not None and self._dropping is None:
+            log.warn("Redis at {address}: the master answered {error}; finding it again",
+                     address=self._address, error=error)
+            self._drop(protocol, f"the master answered {error.split()[0]}")
+
+    def _master_moved(self, why):
+        """A sentinel announced another master: drop the connection to the old one."""
+        protocol = self._protocol
+        if protocol is not None and self._dropping is None:
+            log.warn("Redis at {address}: {why}", address=self._address, why=why)
+            self._drop(protocol, why)
 
     def _ready(self, protocol):
         if self._closing or not protocol.connected:
@@ -473,6 +612,57 @@ class RedisConnection:
         if self._pinger.running:
             self._pinger.stop()
         self._pong(self._ping_deadline)
+
+
+class _Question:
+    """The owner of a connection that sends a few commands, collects the replies, hangs up."""
+
+    def __init__(self, where, commands):
+        self._address = where
+        self._commands = commands
+        self.replies = defer.Deferred()
+
+    def _handshake(self, protocol):
+        d = gather(*[protocol.execute_command(*c) for c in self._commands])
+
+        def hang_up(result):
+            protocol.transport.loseConnection()
+            if not self.replies.called:
+                self.replies.callback(result)
+
+        def failed(failure):
+            protocol.transport.abortConnection()
+            if not self.replies.called:
+                self.replies.errback(failure)
+
+        d.addCallbacks(hang_up, failed)
+
+    def _lost(self, protocol, reason):
+        if not self.replies.called:
+            self.replies.errback(reason)
+
+
+async def ask(reactor, host, port, commands, timeout):
+    """Send ``commands`` to the Redis server (or sentinel) at ``host:port`` on a connection of
+    their own.
+
+    :returns: the list of replies.
+    :raises Exception: the connection failed, a reply was an error, or ``timeout`` seconds
+        passed.
+    """
+    question = _Question(f"{host}:{port}", commands)
+    factory = _ProtocolFactory(question, reactor)
+    endpoint = HostnameEndpoint(reactor, host, port, timeout=timeout)
+    connecting = endpoint.connect(factory)
+    connecting.addTimeout(timeout, reactor)
+    protocol = await connecting
+    replies = question.replies
+    replies.addTimeout(timeout, reactor)
+    try:
+        return await replies
+    finally:
+        if protocol.transport is not None and protocol.connected:
+            protocol.transport.abortConnection()
 
 
 def _cause(failure):

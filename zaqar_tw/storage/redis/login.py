@@ -11,7 +11,7 @@ plain blocking socket, bounded by a short timeout.
 import socket
 
 from zaqar_tw.storage.redis.connection import encode_arguments
-from zaqar_tw.storage.redis.uri import parse_uri
+from zaqar_tw.storage.redis.uri import ClusterAddress, RedisAddress, parse_uri
 
 #: Seconds the whole login may take; a slower server is treated as unreachable.
 TIMEOUT = 2.0
@@ -34,6 +34,17 @@ def check_login(uri, timeout=TIMEOUT):
     :raises ValueError: the URI does not parse.
     """
     address = parse_uri(uri)
+    if isinstance(address, ClusterAddress):
+        return any(_check(address.node(*seed), timeout) for seed in address.seeds)
+    if address.follows_master:
+        address = _master_of(address, timeout)
+        if address is None:
+            return False
+    return _check(address, timeout)
+
+
+def _check(address, timeout):
+    """:func:`check_login` on one server's :class:`RedisAddress`."""
     commands = []
     if address.password is not None:
         user = (address.username,) if address.username else ()
@@ -55,6 +66,27 @@ def check_login(uri, timeout=TIMEOUT):
     return True
 
 
+def _master_of(address, timeout):
+    """:returns: the :class:`RedisAddress` of the master the first answering sentinel of
+    ``address`` names, or ``None`` when none does."""
+    command = ("SENTINEL", "get-master-addr-by-name", address.master_name)
+    for host, port in address.sentinels:
+        sentinel = RedisAddress(host=host, port=port, password=address.sentinel_password)
+        commands = [command]
+        if address.sentinel_password is not None:
+            commands.insert(0, ("AUTH", address.sentinel_password))
+        try:
+            reply = _exchange(sentinel, commands, timeout, last_is_array=True)[-1]
+        except (OSError, ValueError):
+            continue
+        if isinstance(reply, list) and len(reply) == 2:
+            return RedisAddress(
+                host=reply[0], port=int(reply[1]), db=address.db, username=address.username,
+                password=address.password, connect_timeout=address.connect_timeout,
+            )
+    return None
+
+
 def _refusal(address, command, error):
     if command == "SELECT":
         return f"Redis at {address} refused database {address.db}: {error}"
@@ -63,8 +95,9 @@ def _refusal(address, command, error):
     return f"Redis at {address} refused the connection: {error} (is a password needed?)"
 
 
-def _exchange(address, commands, timeout):
-    """Send ``commands`` at once and read one reply line for each.
+def _exchange(address, commands, timeout, last_is_array=False):
+    """Send ``commands`` at once and read one reply line for each (for the last, with
+    ``last_is_array``, an array of bulk strings, as a list, or ``None`` for nil).
 
     :returns: the reply lines, decoded, without their line ends.
     :raises OSError: the connection failed or timed out.
@@ -85,9 +118,34 @@ def _exchange(address, commands, timeout):
             b"*%d\r\n%s" % (len(command), encode_arguments(command)) for command in commands
         ))
         lines = []
-        for _ in commands:
+        for index, _ in enumerate(commands):
+            if last_is_array and index == len(commands) - 1:
+                lines.append(_read_array(replies))
+                continue
             line = replies.readline(4096)
             if not line.endswith(b"\r\n") or line[:1] not in b"+-":
                 raise ValueError(f"not a Redis reply: {line[:40]!r}")
             lines.append(line[:-2].decode("utf-8", "replace"))
         return lines
+
+
+def _read_array(replies):
+    """Read a RESP array of bulk strings: a list of texts, ``None`` for a nil array.
+
+    :raises ValueError: the reply is something else.
+    """
+    head = replies.readline(64)
+    if head.startswith(b"-"):
+        raise ValueError(f"error reply: {head[:80]!r}")
+    if not head.startswith(b"*") or not head.endswith(b"\r\n"):
+        raise ValueError(f"not a Redis array: {head[:40]!r}")
+    count = int(head[1:-2])
+    if count < 0:
+        return None
+    items = []
+    for _ in range(count):
+        size = replies.readline(64)
+        if not size.startswith(b"$"):
+            raise ValueError(f"not a bulk string: {size[:40]!r}")
+        items.append(replies.read(int(size[1:-2]) + 2)[:-2].decode("utf-8", "replace"))
+    return items

@@ -52,16 +52,24 @@ SUBSCRIPTION_SCRIPTS = (
 
 PROJECT_SCRIPTS = ("queue_admit", "rate_take")
 
+# Scripts whose writes, if any, are housekeeping (expiry, delays, token buckets) that no
+# client is told about: they need no WAIT for replicas.  Every other script writes.
+UNACKNOWLEDGED = frozenset({
+    "queue_stats", "message_list", "message_get", "claim_get", "subscription_get",
+    "subscription_list", "rate_take",
+})
+
 
 @dataclass(frozen=True)
 class Script:
-    """One Lua script: its name, source, SHA1 (for ``EVALSHA``) and the function giving its
-    KEYS from ``(project, queue)``."""
+    """One Lua script: its name, source, SHA1 (for ``EVALSHA``), the function giving its
+    KEYS from ``(project, queue)``, and whether it writes what a client is acknowledged."""
 
     name: str
     source: bytes
     sha: str
     keys: Callable
+    writes: bool = True
 
 
 def _read(name):
@@ -81,6 +89,7 @@ def load_scripts():
         for name in names:
             source = head + b"\n-- " + name.encode() + b".lua\n" + _read(name)
             scripts[name] = Script(
-                name, source, hashlib.sha1(source).hexdigest(), OWN_KEYS.get(name, keys)
+                name, source, hashlib.sha1(source).hexdigest(), OWN_KEYS.get(name, keys),
+                name not in UNACKNOWLEDGED,
             )
     return scripts

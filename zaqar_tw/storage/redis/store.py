@@ -11,6 +11,7 @@ from zope.interface import implementer
 
 from zaqar_tw.interfaces import IStorage, ITimeSource
 from zaqar_tw.storage.redis.claims import RedisClaimStore
+from zaqar_tw.storage.redis.cluster import ClusterConnection
 from zaqar_tw.storage.redis.connection import RedisConnection
 from zaqar_tw.storage.redis.messages import RedisMessageStore
 from zaqar_tw.storage.redis.queues import RedisQueueStore
@@ -18,7 +19,7 @@ from zaqar_tw.storage.redis.rates import RedisRateStore
 from zaqar_tw.storage.redis.runner import ScriptRunner
 from zaqar_tw.storage.redis.scripts import load_scripts
 from zaqar_tw.storage.redis.subscriptions import RedisSubscriptionStore
-from zaqar_tw.storage.redis.uri import parse_uri
+from zaqar_tw.storage.redis.uri import ClusterAddress, parse_uri
 
 
 @lru_cache(maxsize=1)
@@ -26,25 +27,37 @@ def _scripts():
     return load_scripts()
 
 
+def connect_to(reactor, address, scripts, **options):
+    """:returns: the connection serving ``address``: a
+    :class:`~zaqar_tw.storage.redis.cluster.ClusterConnection` for a cluster, else a
+    :class:`~zaqar_tw.storage.redis.connection.RedisConnection` (one server, or the master
+    the sentinels name)."""
+    if isinstance(address, ClusterAddress):
+        return ClusterConnection(reactor, address, scripts, **options)
+    return RedisConnection(reactor, address, scripts, **options)
+
+
 @implementer(IStorage, ITimeSource)
 class RedisStorage:
     """A store on one Redis server.
 
     :param reactor: the reactor the connection runs on.
-    :param uri: ``redis://[:password@]host[:port][/db]`` (or ``?dbid=N``) or
-        ``redis+unix:///path.sock?db=N``; see :mod:`zaqar_tw.storage.redis.uri`.
+    :param uri: ``redis://[:password@]host[:port][/db]`` (or ``?dbid=N``),
+        ``redis+unix:///path.sock?db=N``, ``redis+sentinel://host:port,.../master[/db]`` or
+        ``redis+cluster://host:port,...``;
+        see :mod:`zaqar_tw.storage.redis.uri`.
     :param clock: the ``IReactorTime`` every notion of "now" comes from (default: reactor).
     :param connection_options: passed to
-        :class:`~zaqar_tw.storage.redis.connection.RedisConnection` (ping and backoff tuning).
+        :class:`~zaqar_tw.storage.redis.connection.RedisConnection` (ping and backoff tuning,
+        ``wait_replicas`` and ``wait_timeout``).
     :raises ValueError: the URI is not a Redis URI this store understands.
     """
 
     def __init__(self, reactor, uri, clock=None, **connection_options):
         self.address = parse_uri(uri)
         scripts = _scripts()
-        self._connection = RedisConnection(
-            reactor, self.address, scripts.values(), **connection_options
-        )
+        self._connection = connect_to(reactor, self.address, scripts.values(),
+                                      **connection_options)
         runner = ScriptRunner(self._connection, clock if clock is not None else reactor, scripts)
         self.queues = RedisQueueStore(runner)
         self.messages = RedisMessageStore(runner)
