@@ -894,8 +894,9 @@ def parse_args(argv=None):
 
 def server_options(args):
     """The ``{section: {option: value}}`` of zaqar-tw that the command line sets:
-    ``[notification]`` and ``[limits]``."""
-    notification = {}
+    ``[notification]`` and ``[limits]``.  The webhook receivers listen on 127.0.0.1, which
+    ``allow_private_subscribers`` must allow."""
+    notification = {"allow_private_subscribers": "127.0.0.0/8"}
     if args.notifier_workers is not None:
         notification["max_notifier_workers"] = args.notifier_workers
     if args.max_backlog is not None:

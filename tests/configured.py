@@ -9,6 +9,7 @@ import contextlib
 import json
 import uuid
 
+from tests.loopback import allowing_loopback
 from tests.processes import free_port
 from tests.waiting import wait_until
 
@@ -56,7 +57,8 @@ class Client:
 @contextlib.asynccontextmanager
 async def configured_service(directory, sections):
     """Run zaqar-tw from a zaqar.conf of :data:`BASE` plus ``sections`` (INI text), written
-    in ``directory``, until the block ends.
+    in ``directory``, until the block ends; webhooks may reach 127.0.0.0/8 unless
+    ``sections`` sets ``allow_private_subscribers`` (see tests/loopback.py).
 
     :returns: (as the ``async with`` target) a :class:`Client` once the store answers.
     """
@@ -67,7 +69,7 @@ async def configured_service(directory, sections):
 
     conf = directory / "zaqar.conf"
     port = free_port()
-    conf.write_text(BASE.format(port=port) + sections)
+    conf.write_text(allowing_loopback(BASE.format(port=port) + sections))
     service = makeService(load(str(conf)), reactor)
     service.startService()
     try:

@@ -23,6 +23,7 @@ import pytest_twisted
 from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from zope.interface import implementer
 
+from tests.loopback import allow_loopback
 from zaqar_tw.config import Config
 
 START = 1_700_000_000
@@ -84,10 +85,11 @@ def policy_rules():
 
 @pytest.fixture
 def config(request, tmp_path, policy_rules):
-    """The service config: defaults plus the test's ``zaqar_config`` overrides; the policy
+    """The service config: defaults (webhooks may reach 127.0.0.0/8: see tests/loopback.py)
+    plus the test's ``zaqar_config`` overrides; the policy
     file is ``policy.json`` in the test's directory (so none of ``~/.zaqar`` or
     ``/etc/zaqar`` leaks in), holding ``policy_rules``."""
-    built = Config()
+    built = allow_loopback(Config())
     policy_file = tmp_path / "policy.json"
     if policy_rules is not None:
         policy_file.write_text(json.dumps(policy_rules))

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 
+from tests.loopback import allowing_loopback
 from tests.waiting import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -154,7 +155,9 @@ class ZaqarProcess(Process):
         """
         :param workdir: a directory of its own (HOME, pid file, log and config live there).
         :param store: the ``--store`` URI.
-        :param config_text: the text of a config file passed with ``--config``.
+        :param config_text: the text of the config file passed with ``--config``, to which
+            ``allow_private_subscribers = 127.0.0.0/8`` is added unless it sets it (see
+            tests/loopback.py); ``None``: that option alone.
         """
         os.makedirs(workdir, exist_ok=True)
         home = os.path.join(workdir, "home")
@@ -168,11 +171,10 @@ class ZaqarProcess(Process):
             "--websocket", "none",
             "--store", store,
         ]
-        if config_text is not None:
-            path = os.path.join(workdir, "zaqar.conf")
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(config_text)
-            argv += ["--config", path]
+        path = os.path.join(workdir, "zaqar.conf")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(allowing_loopback(config_text))
+        argv += ["--config", path]
         argv += list(extra)
         env = dict(os.environ, HOME=home)
         super().__init__(argv, os.path.join(workdir, "twistd.log"), env=env)

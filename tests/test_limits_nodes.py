@@ -10,6 +10,7 @@ import uuid
 import pytest_twisted
 from twisted.internet import defer
 
+from tests.loopback import loopback_config
 from tests.processes import ZaqarProcess, free_port
 from tests.waiting import wait_until
 
@@ -53,13 +54,12 @@ async def nodes(clock, *options):
     """
     from twisted.internet import reactor
 
-    from zaqar_tw.config import Config
     from zaqar_tw.service import makeService
 
     services, urls = [], []
     try:
         for _ in range(2):
-            config = Config()
+            config = loopback_config()
             port = free_port()
             for section, option, text in (
                 ("drivers:message_store:redis", "uri", REDIS_URI),

@@ -224,7 +224,7 @@ async def test_a_newcomer_follows_the_readme(tmp_path):
         assert found["<id>"] not in [m["id"] for m in body["messages"]]
         status, body = await http.call("GET", url + "/v2/queues/jobs/subscriptions")
         assert [s["subscriber"] for s in body["subscriptions"]] == [
-            "http://127.0.0.1:5000/hook"]
+            "https://hooks.example.com/jobs"]
     finally:
         await http.close()
         await service.kill(signal.SIGINT, timeout=60)

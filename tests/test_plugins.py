@@ -301,10 +301,10 @@ def test_two_notifiers_for_one_scheme(third_party):
 def test_subscriber_type_nobody_serves():
     """[transport] subscriber_types naming a scheme no enabled notifier serves is refused,
     listing the served ones."""
-    text = start_up_error(("transport", "subscriber_types", "https, mailto"))
+    text = start_up_error(("transport", "subscriber_types", "https, pigeon"))
     assert text.startswith(
-        "[transport] subscriber_types: no enabled notifier serves 'mailto' "
-        "(served: http, https; "
+        "[transport] subscriber_types: no enabled notifier serves 'pigeon' "
+        "(served: http, https, mailto, trust+http, trust+https; "
     )
     text = start_up_error(
         ("notification", "notifiers", ""), ("transport", "subscriber_types", "http")
@@ -323,7 +323,7 @@ def test_subscriber_types_default_to_the_served_schemes(third_party):
         return Core(config, None, reactor, notifiers=plugins.notifiers(config, reactor)
                     ).dispatcher.subscriber_types
 
-    assert types() == ["http", "https"]
+    assert types() == ["http", "https", "mailto", "trust+http", "trust+https"]
     assert types(("notification", "notifiers", "pigeon, webhook")) == [
         "http", "https", "pigeon"
     ]

@@ -35,10 +35,16 @@ REDIS_URI = "redis://127.0.0.1:6379"
 async def server(tmp_path_factory):
     """One ``twistd zaqar`` child serving REST on a free port of 127.0.0.1, in admin mode
     (the health suite needs ``GET /v2/health``, served only then: spec 1.1), with a key for
-    pre-signed URLs (``test_signed_url``)."""
+    pre-signed URLs (``test_signed_url``) and a mail command, so that mailto subscribers
+    are accepted as Zaqar's test suites expect."""
     process = await ZaqarProcess(
         str(tmp_path_factory.mktemp("zaqar")), REDIS_URI,
-        config_text="[signed_url]\nsecret_key = zaqarclient-suites\n", extra=["--admin-mode"],
+        config_text=(
+            "[signed_url]\nsecret_key = zaqarclient-suites\n"
+            # mailto subscriptions are accepted (a command that discards the mail)
+            "[notification]\nsmtp_command = cat\n"
+        ),
+        extra=["--admin-mode"],
     ).start()
     yield process
     await process.stop()

@@ -43,7 +43,6 @@ POOLS = "pools and flavors are not built yet"
 WS_PUSH = "notifications pushed over WebSocket are not built yet"
 ENCRYPTION = "message encryption is not built yet"
 RECONNECTS = "the store reconnects until it succeeds, waiting longer after each failure"
-MAILTO = "mailto subscribers are not built yet"
 UNSCOPED = "no rule of zaqar-tw is deprecated or scoped"
 REMOTE_CHECKS = "http: and https: policy checks are refused"
 
@@ -182,23 +181,29 @@ class NotificationSection:
     read its own ``[notifier:<name>]`` section.  ``delivery_timeout`` bounds one delivery
     attempt, in seconds.  ``max_backlog`` bounds the deliveries waiting for a worker (each
     one the messages of one post for one subscription); past it, new ones are dropped.
+    ``allow_private_subscribers`` lists the networks (CIDR), addresses and host names that
+    webhooks may reach although they are not public (see :mod:`zaqar_tw.notify.addresses`).
+    The ``smtp_*`` options and ``mail_sender`` say how e-mail leaves (see
+    :mod:`zaqar_tw.notify.mailto`).
     """
 
-    notifiers: list = _opt(["webhook"])
+    notifiers: list = _opt(["webhook", "mailto", "trust"])
     delivery_timeout: float = _opt(10.0, minimum=0.1)
     max_backlog: int = _opt(10000, minimum=0)
+    allow_private_subscribers: list = _opt([])
 
-    smtp_mode: str = _opt("third_part", choices=("third_part", "self_local"), inert=MAILTO)
-    smtp_host: str | None = _opt(None, inert=MAILTO)
-    smtp_port: int | None = _opt(None, minimum=1, maximum=65535, inert=MAILTO)
-    smtp_user_name: str | None = _opt(None, inert=MAILTO)
-    smtp_user_password: str | None = _opt(None, secret=True, inert=MAILTO)
-    smtp_command: str = _opt("/usr/sbin/sendmail -t -oi", inert=MAILTO)
+    smtp_mode: str = _opt("third_part", choices=("third_part", "self_local"))
+    smtp_host: str | None = _opt(None)
+    smtp_port: int | None = _opt(None, minimum=1, maximum=65535)
+    smtp_tls: str = _opt("implicit", choices=("implicit", "starttls", "off"))
+    smtp_ca_file: str | None = _opt(None)
+    smtp_user_name: str | None = _opt(None)
+    smtp_user_password: str | None = _opt(None, secret=True)
+    smtp_command: str = _opt("/usr/sbin/sendmail -t -oi")
+    mail_sender: str = _opt("Zaqar Notifications <no-reply@openstack.org>")
     max_notifier_workers: int = _opt(10, minimum=1)
     require_confirmation: bool = _opt(False)
-    external_confirmation_url: str | None = _opt(
-        None, inert="sending confirmation requests is not built yet"
-    )
+    external_confirmation_url: str | None = _opt(None)
 
 
 @dataclass
@@ -650,3 +655,8 @@ def _check(config):
         raise ConfigError("[transport] default_claim_ttl must not exceed max_claim_ttl")
     if t.default_claim_grace > t.max_claim_grace:
         raise ConfigError("[transport] default_claim_grace must not exceed max_claim_grace")
+    if config.notification.require_confirmation and not config.signed_url.secret_key:
+        raise ConfigError(
+            "[notification] require_confirmation needs [signed_url] secret_key, which signs "
+            "the links of confirmation requests"
+        )

@@ -454,7 +454,15 @@ class INotifier(Interface):
     section is not checked.
 
     The dispatcher calls :meth:`deliver` once per message and subscription, after the post
-    was acknowledged; the poster never waits for it and never sees its failures.
+    was acknowledged; the poster never waits for it and never sees its failures.  With
+    ``[notification] require_confirmation`` on, :meth:`deliver` also gets confirmation
+    requests (see :mod:`zaqar_tw.notify.confirmation`).
+
+    A notifier may also have ``check_subscriber(subscriber)``, called with the subscriber
+    URI when a subscription is created or its subscriber changed: it raises
+    :class:`~zaqar_tw.errors.BadRequest` to refuse it (a 400 with its text); and an
+    ``async prepare_options(context, options, ttl)``, awaited when a subscription is created
+    or its subscriber or options changed, returning the options to store.
     """
 
     schemes = Attribute(

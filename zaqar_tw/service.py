@@ -140,14 +140,21 @@ class NotificationService(Service):
 
     name = "notifications"
 
-    def __init__(self, dispatcher):
-        """:param dispatcher: the :class:`~zaqar_tw.notify.dispatcher.Dispatcher`."""
+    def __init__(self, dispatcher, confirmations=None):
+        """:param dispatcher: the :class:`~zaqar_tw.notify.dispatcher.Dispatcher`.
+        :param confirmations: the
+            :class:`~zaqar_tw.notify.confirmation.ConfirmationRequests`, or ``None``."""
         self.dispatcher = dispatcher
+        self.confirmations = confirmations
 
     def stopService(self):
-        """:returns: the Deferred of the dispatcher's ``stop()``."""
+        """:returns: a Deferred firing once the dispatcher and the confirmation requests
+        have stopped."""
         Service.stopService(self)
-        return self.dispatcher.stop()
+        stops = [self.dispatcher.stop()]
+        if self.confirmations is not None:
+            stops.append(self.confirmations.stop())
+        return defer.gatherResults(stops, consumeErrors=True).addCallback(lambda _: None)
 
 
 class AuthenticatorService(Service):
@@ -325,7 +332,7 @@ def makeService(config, reactor, clock=None, announce=True):
         names=", ".join(config.notification.notifiers) or "none",
         types=", ".join(core.dispatcher.subscriber_types) or "none",
     )
-    NotificationService(core.dispatcher).setServiceParent(top)
+    NotificationService(core.dispatcher, core.confirmations).setServiceParent(top)
 
     # Pre-signed URLs are checked first, whatever auth_strategy says (spec 0.1 hook 1).
     authenticator = SignedUrlAuthenticator(

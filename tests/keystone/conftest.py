@@ -20,9 +20,8 @@ import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
-from zaqar_tw.config import Config
-
 from tests.keystone_server import KeystoneServer
+from tests.loopback import loopback_config
 # Fixtures of other folders used here too.
 from tests.websocket.conftest import connect, ws_server  # noqa: F401
 
@@ -58,7 +57,7 @@ async def relay(keystone):
 def config(request, relay, keystone):
     """Keystone mode through the relay (or straight to Keystone for tests marked
     ``keystone_direct``), plus the test's ``zaqar_config`` overrides."""
-    built = Config()
+    built = loopback_config()
     built.set("DEFAULT", "auth_strategy", "keystone")
     direct = request.node.get_closest_marker("keystone_direct") is not None
     for option, text in keystone.authtoken_options(None if direct else relay.url).items():

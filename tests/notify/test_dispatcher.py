@@ -16,7 +16,7 @@ from twisted.internet import defer
 from twisted.logger import LogLevel
 from zope.interface import implementer
 
-from zaqar_tw.config import Config
+from tests.loopback import loopback_config
 from zaqar_tw.context import RequestContext
 from zaqar_tw.filters import FilterChain, MessageFilter
 from zaqar_tw.interfaces import INotifier
@@ -379,7 +379,7 @@ async def test_stop_gives_up_after_the_delivery_timeout(config, clock, storage, 
 
 def test_defaults_serve_what_the_notifiers_serve():
     """Unset subscriber_types are the sorted schemes of the enabled notifiers."""
-    config = Config()
+    config = loopback_config()
     dispatcher = Dispatcher(config, None, [Recorder(("https", "HTTP"))], FilterChain(), None)
     assert dispatcher.subscriber_types == ["http", "https"]
 

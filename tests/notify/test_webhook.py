@@ -11,6 +11,7 @@ from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
+from tests.loopback import loopback_config
 from zaqar_tw.config import Config
 from zaqar_tw.interfaces import INotifier
 from zaqar_tw.notify.outcome import DeliveryFailed
@@ -31,7 +32,7 @@ async def webhook():
     """A webhook notifier on the real reactor, with default options."""
     from twisted.internet import reactor
 
-    notifier = WebhookNotifier(reactor, Config(), {})
+    notifier = WebhookNotifier(reactor, loopback_config(), {})
     yield notifier
     await notifier.pool.closeCachedConnections()
 
@@ -155,7 +156,7 @@ async def test_a_subscriber_that_never_answers_times_out(receiver, hang):
     the connection."""
     from twisted.internet import reactor
 
-    config = Config()
+    config = loopback_config()
     config.set("notification", "delivery_timeout", "2.5")
     clock = Clock()
     notifier = WebhookNotifier(reactor, config, {}, clock=clock)

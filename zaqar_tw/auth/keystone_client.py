@@ -80,7 +80,10 @@ class KeystoneClient:
         self._clock = clock
         self._settings = settings
         self._tokens_url = (settings.identity_url + "/v3/auth/tokens?nocatalog").encode()
+        self._trusts_url = (settings.identity_url + "/v3/OS-TRUST/trusts").encode()
         self._credentials = json.dumps({"auth": settings.credentials}).encode()
+        self._password_identity = settings.credentials["identity"]
+        self.service_user = None  # the service user's id, once it authenticated
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = MAX_PERSISTENT
         self._agent = Agent(
@@ -147,9 +150,55 @@ class KeystoneClient:
             raise KeystoneUnavailable(f"unexpected service token from Keystone: {exc}") from None
         if not token:
             raise KeystoneUnavailable("Keystone's authentication answer carried no token")
+        self.service_user = json.loads(body)["token"]["user"]["id"]
         now = self._clock.seconds()
         self._service = (token, expires - min(SERVICE_TOKEN_MARGIN, (expires - now) / 2))
         return token
+
+    async def create_trust(self, token, trustor, project, roles, expires_at):
+        """Make the service user a trustee of ``trustor`` in ``project`` (Keystone trusts,
+        with impersonation), as the trustor, with the trustor's token.
+
+        :param roles: role names the trust delegates.
+        :param expires_at: its expiry, ISO 8601 in UTC.
+        :returns: the trust's id.
+        :raises TokenRefused: Keystone refused to create it (the text says why).
+        :raises KeystoneUnavailable: Keystone could not say.
+        """
+        await self.service_token()
+        document = {"trust": {
+            "trustor_user_id": trustor, "trustee_user_id": self.service_user,
+            "project_id": project, "impersonation": True, "expires_at": expires_at,
+            "roles": [{"name": name} for name in roles],
+        }}
+        code, _, body = await self._call(
+            b"POST", {"X-Auth-Token": token, "Content-Type": "application/json"},
+            json.dumps(document).encode(), url=self._trusts_url,
+        )
+        if code == 201:
+            return json.loads(body)["trust"]["id"]
+        if 400 <= code < 500:
+            raise TokenRefused(f"Keystone refused the trust ({code})")
+        raise KeystoneUnavailable(_refusal(code, "a trust creation"))
+
+    async def trust_token(self, trust_id):
+        """A token of the service user scoped to a trust.
+
+        :returns: ``(token, clock time it expires at)``.
+        :raises TokenRefused: Keystone refused it (the trust is gone or expired).
+        :raises KeystoneUnavailable: Keystone could not say.
+        """
+        document = {"auth": {"identity": self._password_identity,
+                             "scope": {"OS-TRUST:trust": {"id": trust_id}}}}
+        code, headers, body = await self._call(
+            b"POST", {"Content-Type": "application/json"}, json.dumps(document).encode()
+        )
+        if code != 201:
+            if 400 <= code < 500:
+                raise TokenRefused(f"Keystone refused a token of trust {trust_id} ({code})")
+            raise KeystoneUnavailable(_refusal(code, "a trust token"))
+        token = headers.getRawHeaders(b"x-subject-token", [b""])[0].decode("latin-1")
+        return token, self._clock_time(json.loads(body)["token"]["expires_at"], headers)
 
     def _identity(self, headers, body):
         try:
@@ -181,8 +230,9 @@ class KeystoneClient:
                 pass
         return self._clock.seconds() + (expiry.timestamp() - keystone_now) - 1.0
 
-    async def _call(self, method, headers, body=None):
-        """One call to ``/v3/auth/tokens``, tried again when its connection fails.
+    async def _call(self, method, headers, body=None, url=None):
+        """One call to ``url`` (default ``/v3/auth/tokens``), tried again when its
+        connection fails.
 
         :returns: ``(status, response headers, body bytes)``.
         :raises KeystoneUnavailable: no answer.
@@ -190,7 +240,9 @@ class KeystoneClient:
         sent = Headers({name: [value] for name, value in headers.items()})
         attempts = self._settings.max_retries + 1
         for attempt in range(1, attempts + 1):
-            call = Deferred.fromCoroutine(self._once(method, sent, body))
+            call = Deferred.fromCoroutine(
+                self._once(method, sent, body, url or self._tokens_url)
+            )
             call.addTimeout(self._settings.timeout, self._clock, onTimeoutCancel=_timed_out)
             try:
                 return await call
@@ -201,9 +253,9 @@ class KeystoneClient:
                         f"({attempts} attempts): {_describe(exc)}"
                     ) from None
 
-    async def _once(self, method, headers, body):
+    async def _once(self, method, headers, body, url):
         response = await self._agent.request(
-            method, self._tokens_url, headers, None if body is None else BytesBody(body)
+            method, url, headers, None if body is None else BytesBody(body)
         )
         content = await read_body(response)
         return response.code, response.headers, content

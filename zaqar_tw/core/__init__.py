@@ -12,6 +12,7 @@ from zaqar_tw.core.messages import MessageOperations
 from zaqar_tw.core.queues import QueueOperations
 from zaqar_tw.core.shares import ShareOperations
 from zaqar_tw.core.subscriptions import SubscriptionOperations
+from zaqar_tw.notify.confirmation import ConfirmationRequests
 from zaqar_tw.notify.dispatcher import Dispatcher
 from zaqar_tw.plugins import filter_chain
 
@@ -34,6 +35,8 @@ class Core:
     :ivar signer: the :class:`~zaqar_tw.auth.signed_url.UrlSigner` of ``[signed_url]``, built
         once: the share operation signs with it, and the service's authenticator verifies
         pre-signed requests with it.
+    :ivar confirmations: the :class:`~zaqar_tw.notify.confirmation.ConfirmationRequests`
+        the subscription operations send through.
     """
 
     def __init__(self, config, storage, clock, policy=None, filters=None, notifiers=()):
@@ -53,6 +56,7 @@ class Core:
         self.queues = QueueOperations(*parts)
         self.messages = MessageOperations(*parts)
         self.claims = ClaimOperations(*parts)
-        self.subscriptions = SubscriptionOperations(*parts)
+        self.confirmations = ConfirmationRequests(config, self.signer, self.dispatcher)
+        self.subscriptions = SubscriptionOperations(*parts, confirmations=self.confirmations)
         self.health = HealthOperations(*parts)
         self.shares = ShareOperations(*parts, signer=self.signer)

@@ -106,6 +106,10 @@ class Dispatcher:
         """Whether ``subscriber`` is a URI of one of :attr:`subscriber_types`."""
         return scheme_of(subscriber) in self._routes
 
+    def notifier_for(self, subscriber):
+        """The enabled notifier serving ``subscriber``'s URI scheme, or ``None``."""
+        return self._routes.get(scheme_of(subscriber))
+
     def posted(self, ctx, queue, messages, ids, metadata):
         """Schedule the notifications of messages just stored; never raises, never waits.
 

@@ -4,25 +4,35 @@
 The request carries ``Content-Type: application/json`` and the subscription's
 ``options.post_headers`` (a JSON object, merged over it).  Its body is the payload as JSON,
 or, when the subscription has ``options.post_data`` (a string), that string with the literal
-``"$zaqar_message$"`` (double quotes included) replaced by the payload JSON.
+``"$zaqar_message$"`` (double quotes included) replaced by the payload JSON.  When the
+subscription's ``options.secret`` is set, the request is signed with Standard Webhooks
+headers (see :mod:`zaqar_tw.notify.signing`), which ``post_headers`` cannot override; a
+delivery caused by a traced request carries its ``traceparent``.
 
 An attempt fails when the subscriber cannot be reached, does not answer within
 ``[notification] delivery_timeout`` seconds, or answers with a status of 400 or more; a
 refusal says whether a retry may help (see :class:`DeliveryRefused`).  A failed attempt is
 not retried yet, and nothing is kept across restarts: retries and a durable outbox are left
 for a later version.
+
+Subscribers on the operator's own network are refused, when subscribed and at each delivery
+(see :mod:`zaqar_tw.notify.addresses`).
 """
 
 import json
+from urllib.parse import urlsplit
 
 from twisted.internet.defer import CancelledError, ensureDeferred
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseNeverReceived
 from twisted.web.http_headers import Headers
 from zope.interface import implementer
 
+from zaqar_tw.errors import BadRequest
 from zaqar_tw.http_body import BytesBody, read_body
 from zaqar_tw.interfaces import INotifier
+from zaqar_tw.notify.addresses import OPTION, AddressPolicy, VettedEndpointFactory
 from zaqar_tw.notify.outcome import DeliveryFailed
+from zaqar_tw.notify.signing import signature_headers
 
 PLACEHOLDER = '"$zaqar_message$"'
 
@@ -71,10 +81,15 @@ def request_headers(options):
     if isinstance(extra, dict):
         for name, value in extra.items():
             if isinstance(name, str) and isinstance(value, str):
-                for existing in [key for key in headers if key.lower() == name.lower()]:
-                    del headers[existing]
-                headers[name] = value
+                _replace(headers, name, value)
     return headers
+
+
+def _replace(headers, name, value):
+    """Set ``headers[name]``, dropping any header of that name in another case."""
+    for existing in [key for key in headers if key.lower() == name.lower()]:
+        del headers[existing]
+    headers[name] = value
 
 
 @implementer(INotifier)
@@ -84,10 +99,12 @@ class WebhookNotifier:
 
     :param reactor: the reactor the HTTP client connects with.
     :param config: the :class:`~zaqar_tw.config.Config`; ``[notification]
-        delivery_timeout`` bounds each attempt.
+        delivery_timeout`` bounds each attempt, ``allow_private_subscribers`` names the
+        non-public addresses that may be reached.
     :param options: the ``[notifier:webhook]`` section (no options yet; must be empty).
     :param clock: the ``IReactorTime`` timing attempts out (default: ``reactor``).
     :raises ValueError: ``options`` names an option.
+    :raises ConfigError: ``allow_private_subscribers`` holds a bad entry.
     """
 
     schemes = ("http", "https")
@@ -101,14 +118,44 @@ class WebhookNotifier:
         # As many kept-alive connections per subscriber host as deliveries may run at once
         # (Twisted keeps 2): otherwise most deliveries to a busy host open a new connection.
         self.pool.maxPersistentPerHost = config.notification.max_notifier_workers
-        self.agent = Agent(reactor, pool=self.pool)
+        self.addresses = AddressPolicy.from_config(config)
+        self.agent = Agent.usingEndpointFactory(
+            reactor, VettedEndpointFactory(reactor, self.addresses, self.timeout),
+            pool=self.pool,
+        )
+
+    def check_subscriber(self, subscriber):
+        """Refuse a subscriber whose host is not public (see
+        :meth:`~zaqar_tw.notify.addresses.AddressPolicy.check_host`).
+
+        :raises BadRequest: it is refused.
+        """
+        try:
+            host = urlsplit(subscriber).hostname or ""
+        except ValueError:
+            host = ""
+        refusal = self.addresses.check_host(host)
+        if refusal is not None:
+            raise BadRequest(
+                f"The subscriber {subscriber} is refused: {refusal}; webhooks may reach "
+                f"public addresses only, unless the operator allows others in {OPTION}."
+            )
 
     def deliver(self, subscription, payload):
         """POST one notification (see :meth:`post` for the outcome)."""
         options = subscription.get("options") or {}
-        return self.post(
-            subscription["subscriber"], request_headers(options), request_body(payload, options)
-        )
+        headers = request_headers(options)
+        body = request_body(payload, options)
+        delivery = subscription.get("delivery") or {}
+        if delivery.get("traceparent"):
+            _replace(headers, "traceparent", delivery["traceparent"])
+        if options.get("secret"):
+            signed = signature_headers(
+                options["secret"], delivery["id"], self.clock.seconds(), body
+            )
+            for name, value in signed.items():
+                _replace(headers, name, value)
+        return self.post(subscription["subscriber"], headers, body)
 
     def post(self, url, headers, body):
         """POST ``body`` to ``url`` within the delivery timeout; other notifiers may reuse
